@@ -1,0 +1,28 @@
+/*
+ * table.c: the one list of actions this agent implements.
+ */
+#include <string.h>
+
+#include "actions.h"
+
+const struct qa_action *const qa_actions[] = {
+	&qa_action_ping,
+	&qa_action_maintenance,
+	NULL,
+};
+
+const struct qa_action *qa_action_find(const char *name)
+{
+	for (size_t i = 0; qa_actions[i]; i++)
+		if (strcmp(qa_actions[i]->name, name) == 0)
+			return qa_actions[i];
+	return NULL;
+}
+
+const char *qa_arg(const struct qa_action_ctx *ctx, const char *key)
+{
+	for (size_t i = 0; i < ctx->n_args; i++)
+		if (strcmp(ctx->args[i]->key, key) == 0)
+			return ctx->args[i]->value;
+	return NULL;
+}

@@ -1,0 +1,338 @@
+/*
+ * config.c: parsing and validating the agent's INI file (see config.h).
+ *
+ * inih calls handler() once per key; every key is checked right there, with
+ * its line number, and unknown sections or keys are errors rather than
+ * silently ignored typos. Cross-field checks (a signer without a key, a
+ * handle without a type) run after the whole file is read.
+ */
+#include <errno.h>
+#include <ini.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "codec.h"
+#include "config.h"
+#include "ql_limits.h"
+#include "transport.h"
+
+struct parse {
+	struct qa_config *cfg;
+	char *why; /* the first error, without its line: ini_parse() returns that */
+	size_t whylen;
+	bool failed;
+};
+
+#define FAIL(p, ...)                                                                       \
+	do {                                                                               \
+		char msg_[512];                                                            \
+		snprintf(msg_, sizeof msg_, __VA_ARGS__);                                  \
+		snprintf((p)->why, (p)->whylen, "%s", msg_);                               \
+		(p)->failed = true;                                                        \
+		return 0;                                                                  \
+	} while (0)
+
+static bool set_str(char **dst, const char *value)
+{
+	free(*dst);
+	*dst = strdup(value);
+	return *dst != NULL;
+}
+
+static struct qa_signer *signer_for(struct parse *p, const char *name)
+{
+	struct qa_config *c = p->cfg;
+	for (size_t i = 0; i < c->n_signers; i++)
+		if (strcmp(c->signers[i].name, name) == 0)
+			return &c->signers[i];
+	if (c->n_signers == QA_MAX_SIGNERS)
+		return NULL;
+	struct qa_signer *s = &c->signers[c->n_signers];
+	memset(s, 0, sizeof *s);
+	s->name = strdup(name);
+	if (s->name == NULL)
+		return NULL;
+	c->n_signers++;
+	return s;
+}
+
+static struct qa_handle *handle_for(struct parse *p, const char *name)
+{
+	struct qa_config *c = p->cfg;
+	for (size_t i = 0; i < c->n_handles; i++)
+		if (strcmp(c->handles[i].name, name) == 0)
+			return &c->handles[i];
+	if (c->n_handles == QA_MAX_HANDLES)
+		return NULL;
+	struct qa_handle *h = &c->handles[c->n_handles];
+	memset(h, 0, sizeof *h);
+	h->name = strdup(name);
+	if (h->name == NULL)
+		return NULL;
+	c->n_handles++;
+	return h;
+}
+
+static int agent_key(struct parse *p, const char *key, const char *value)
+{
+	struct qa_config *c = p->cfg;
+	char why[256];
+	if (strcmp(key, "hostname") == 0) {
+		if (!ql_hostname_ok(value))
+			FAIL(p, "hostname '%s' is not a valid host name", value);
+		if (!set_str(&c->hostname, value))
+			FAIL(p, "out of memory");
+	} else if (strcmp(key, "labels") == 0) {
+		ql_labels_free(c->labels, c->n_labels);
+		c->labels = NULL;
+		c->n_labels = 0;
+		if (ql_labels_parse(value, &c->labels, &c->n_labels) != QL_OK)
+			FAIL(p, "labels must be key=value pairs separated by commas "
+			        "(letters, digits, '._-'; at most %d; 'host' is reserved)",
+			     QL_MAX_LABELS);
+	} else if (strcmp(key, "coordinator") == 0) {
+		/* One URL per line, or several separated by spaces/commas. */
+		char *copy = strdup(value), *save = NULL;
+		if (copy == NULL)
+			FAIL(p, "out of memory");
+		for (char *u = strtok_r(copy, ", \t", &save); u; u = strtok_r(NULL, ", \t", &save)) {
+			if (ql_url_check(u, why, sizeof why) != QL_OK) {
+				free(copy);
+				FAIL(p, "coordinator: %s", why);
+			}
+			if (c->n_coordinators == QA_MAX_COORDINATORS) {
+				free(copy);
+				FAIL(p, "at most %d coordinator URLs", QA_MAX_COORDINATORS);
+			}
+			c->coordinators[c->n_coordinators++] = strdup(u);
+		}
+		free(copy);
+	} else if (strcmp(key, "key") == 0) {
+		if (!set_str(&c->key_path, value))
+			FAIL(p, "out of memory");
+	} else if (strcmp(key, "state_dir") == 0) {
+		if (!set_str(&c->state_dir, value))
+			FAIL(p, "out of memory");
+	} else if (strcmp(key, "clock_skew") == 0) {
+		char *end;
+		long v = strtol(value, &end, 10);
+		if (*end != '\0' || v < 0 || v > 3600)
+			FAIL(p, "clock_skew must be a number of seconds from 0 to 3600");
+		c->clock_skew = v;
+	} else {
+		FAIL(p, "unknown key '%s' in [agent]", key);
+	}
+	return 1;
+}
+
+static int parse_allow(struct parse *p, struct qa_signer *s, const char *value)
+{
+	char *copy = strdup(value), *save = NULL;
+	if (copy == NULL)
+		FAIL(p, "out of memory");
+	for (char *t = strtok_r(copy, ", \t", &save); t; t = strtok_r(NULL, ", \t", &save)) {
+		char *colon = strchr(t, ':');
+		const char *handle = "*";
+		if (colon) {
+			*colon = '\0';
+			handle = colon + 1;
+		}
+		bool ok = (strcmp(t, "*") == 0 || ql_ident_ok(t, QL_MAX_ACTION)) &&
+		          (strcmp(handle, "*") == 0 || ql_ident_ok(handle, QL_MAX_HANDLE));
+		if (!ok || s->n_rules == QA_MAX_RULES) {
+			free(copy);
+			FAIL(p, "allow entries are ACTION or ACTION:HANDLE ('*' for any), at most %d",
+			     QA_MAX_RULES);
+		}
+		s->rules[s->n_rules].action = strdup(t);
+		s->rules[s->n_rules].handle = strdup(handle);
+		s->n_rules++;
+	}
+	free(copy);
+	return 1;
+}
+
+static int signer_key(struct parse *p, const char *name, const char *key, const char *value)
+{
+	struct qa_signer *s = signer_for(p, name);
+	if (s == NULL)
+		FAIL(p, "too many signers (at most %d)", QA_MAX_SIGNERS);
+	if (strcmp(key, "key") == 0) {
+		if (ql_pubkey_parse(value, s->pk) != QL_OK)
+			FAIL(p, "signer '%s': key is not a base64 ed25519 public key", name);
+		s->have_key = true;
+	} else if (strcmp(key, "key_file") == 0) {
+		enum ql_err err = ql_pubkey_load(value, s->pk);
+		if (err != QL_OK)
+			FAIL(p, "signer '%s': cannot load public key %s: %s", name, value,
+			     err == QL_ERR_IO ? strerror(errno) : ql_strerror(err));
+		s->have_key = true;
+	} else if (strcmp(key, "allow") == 0) {
+		return parse_allow(p, s, value);
+	} else {
+		FAIL(p, "unknown key '%s' in [signer %s]", key, name);
+	}
+	return 1;
+}
+
+static int handle_key(struct parse *p, const char *name, const char *key, const char *value)
+{
+	struct qa_handle *h = handle_for(p, name);
+	if (h == NULL)
+		FAIL(p, "too many handles (at most %d)", QA_MAX_HANDLES);
+	if (strcmp(key, "type") == 0) {
+		if (strcmp(value, "maintenance") == 0)
+			h->type = QA_HANDLE_MAINTENANCE;
+		else
+			FAIL(p, "handle '%s': unknown type '%s' (known: maintenance)", name, value);
+	} else if (strcmp(key, "file") == 0) {
+		if (value[0] != '/' || strlen(value) > 1024)
+			FAIL(p, "handle '%s': file must be an absolute path", name);
+		if (!set_str(&h->file, value))
+			FAIL(p, "out of memory");
+	} else {
+		FAIL(p, "unknown key '%s' in [handle %s]", key, name);
+	}
+	return 1;
+}
+
+static int handler(void *user, const char *section, const char *key, const char *value)
+{
+	struct parse *p = user;
+	if (p->failed)
+		return 0;
+	if (strcmp(section, "agent") == 0)
+		return agent_key(p, key, value);
+	if (strncmp(section, "signer ", 7) == 0 && ql_ident_ok(section + 7, 64))
+		return signer_key(p, section + 7, key, value);
+	if (strncmp(section, "handle ", 7) == 0 && ql_ident_ok(section + 7, QL_MAX_HANDLE))
+		return handle_key(p, section + 7, key, value);
+	FAIL(p, "unknown section [%s] (expected [agent], [signer NAME] or [handle NAME])", section);
+}
+
+/* Checks that need the whole file. */
+static bool finish(struct parse *p)
+{
+	struct qa_config *c = p->cfg;
+	char why[256];
+	if (c->hostname == NULL) {
+		char host[QL_MAX_HOSTNAME + 1] = "";
+		if (gethostname(host, sizeof host) != 0 || !ql_hostname_ok(host)) {
+			snprintf(p->why, p->whylen, "%s: no hostname set and the system's is unusable",
+			         c->path);
+			return false;
+		}
+		c->hostname = strdup(host);
+	}
+	const char *missing = c->n_coordinators == 0 ? "coordinator"
+	                      : c->key_path == NULL  ? "key"
+	                      : c->state_dir == NULL ? "state_dir"
+	                                             : NULL;
+	if (missing) {
+		snprintf(p->why, p->whylen, "%s: [agent] %s is required", c->path, missing);
+		return false;
+	}
+	for (size_t i = 0; i < c->n_signers; i++) {
+		if (!c->signers[i].have_key) {
+			snprintf(p->why, p->whylen, "%s: [signer %s] has no key or key_file",
+			         c->path, c->signers[i].name);
+			return false;
+		}
+	}
+	for (size_t i = 0; i < c->n_handles; i++) {
+		struct qa_handle *h = &c->handles[i];
+		why[0] = '\0';
+		if (h->type == QA_HANDLE_NONE)
+			snprintf(why, sizeof why, "has no type");
+		else if (h->type == QA_HANDLE_MAINTENANCE && h->file == NULL)
+			snprintf(why, sizeof why, "(maintenance) needs file = PATH");
+		if (why[0]) {
+			snprintf(p->why, p->whylen, "%s: [handle %s] %s", c->path, h->name, why);
+			return false;
+		}
+	}
+	return true;
+}
+
+struct qa_config *qa_config_load(const char *path, char *why, size_t whylen)
+{
+	struct qa_config *cfg = calloc(1, sizeof *cfg);
+	if (cfg == NULL) {
+		snprintf(why, whylen, "out of memory");
+		return NULL;
+	}
+	cfg->clock_skew = QL_DEFAULT_SKEW;
+	cfg->path = strdup(path);
+	cfg->signers = calloc(QA_MAX_SIGNERS, sizeof *cfg->signers);
+	cfg->handles = calloc(QA_MAX_HANDLES, sizeof *cfg->handles);
+	if (cfg->path == NULL || cfg->signers == NULL || cfg->handles == NULL) {
+		snprintf(why, whylen, "out of memory");
+		goto fail;
+	}
+	char first[512] = "";
+	struct parse p = {cfg, first, sizeof first, false};
+	int rc = ini_parse(path, handler, &p);
+	if (rc < 0) {
+		snprintf(why, whylen, "%s: cannot read: %s", path, strerror(errno));
+		goto fail;
+	}
+	if (rc > 0) {
+		snprintf(why, whylen, "%s:%d: %s", path, rc,
+		         p.failed ? first : "syntax error (expected 'key = value' or '[section]')");
+		goto fail;
+	}
+	p.why = why;
+	p.whylen = whylen;
+	if (!finish(&p))
+		goto fail;
+	return cfg;
+fail:
+	qa_config_free(cfg);
+	return NULL;
+}
+
+void qa_config_free(struct qa_config *cfg)
+{
+	if (cfg == NULL)
+		return;
+	free(cfg->path);
+	free(cfg->hostname);
+	ql_labels_free(cfg->labels, cfg->n_labels);
+	for (size_t i = 0; i < cfg->n_coordinators; i++)
+		free(cfg->coordinators[i]);
+	free(cfg->key_path);
+	free(cfg->state_dir);
+	for (size_t i = 0; cfg->signers && i < cfg->n_signers; i++) {
+		free(cfg->signers[i].name);
+		for (size_t j = 0; j < cfg->signers[i].n_rules; j++) {
+			free(cfg->signers[i].rules[j].action);
+			free(cfg->signers[i].rules[j].handle);
+		}
+	}
+	free(cfg->signers);
+	for (size_t i = 0; cfg->handles && i < cfg->n_handles; i++) {
+		free(cfg->handles[i].name);
+		free(cfg->handles[i].file);
+	}
+	free(cfg->handles);
+	free(cfg);
+}
+
+const struct qa_handle *qa_config_handle(const struct qa_config *cfg, const char *name)
+{
+	for (size_t i = 0; i < cfg->n_handles; i++)
+		if (strcmp(cfg->handles[i].name, name) == 0)
+			return &cfg->handles[i];
+	return NULL;
+}
+
+const struct qa_signer *qa_config_signer(const struct qa_config *cfg,
+                                         const uint8_t pk[QL_PUBKEY_LEN])
+{
+	for (size_t i = 0; i < cfg->n_signers; i++)
+		if (memcmp(cfg->signers[i].pk, pk, QL_PUBKEY_LEN) == 0)
+			return &cfg->signers[i];
+	return NULL;
+}

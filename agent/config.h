@@ -1,0 +1,82 @@
+/*
+ * config.h: the agent's configuration, read once at start-up from an INI
+ * file (libinih). Everything an action may touch is declared here, by the
+ * host's own administrator: the wire only ever names a handle.
+ *
+ *   [agent]            hostname, labels, coordinator (one or more URLs),
+ *                      key, state_dir, clock_skew
+ *   [signer NAME]      key (base64) or key_file, allow = action[:handle], ...
+ *   [handle NAME]      type = maintenance, file = PATH
+ *
+ * A config the agent cannot honour is refused at start with the file, line
+ * and reason, never half-applied.
+ */
+#ifndef QA_CONFIG_H
+#define QA_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "keys.h"
+#include "ql.h"
+#include "selector.h"
+
+#define QA_MAX_COORDINATORS 8
+#define QA_MAX_SIGNERS 64
+#define QA_MAX_HANDLES 128
+#define QA_MAX_RULES 64
+
+enum qa_handle_type {
+	QA_HANDLE_NONE = 0,
+	QA_HANDLE_MAINTENANCE,
+};
+
+struct qa_handle {
+	char *name;
+	enum qa_handle_type type;
+	char *file; /* maintenance: the file the web server checks */
+};
+
+/* One "allow" entry: action name (or "*") and handle name (or "*"). */
+struct qa_rule {
+	char *action;
+	char *handle;
+};
+
+struct qa_signer {
+	char *name;
+	uint8_t pk[QL_PUBKEY_LEN];
+	bool have_key;
+	struct qa_rule rules[QA_MAX_RULES];
+	size_t n_rules;
+};
+
+struct qa_config {
+	char *path;
+	char *hostname;
+	struct ql_label *labels;
+	size_t n_labels;
+	char *coordinators[QA_MAX_COORDINATORS];
+	size_t n_coordinators;
+	char *key_path;
+	char *state_dir;
+	int64_t clock_skew;
+	struct qa_signer *signers;
+	size_t n_signers;
+	struct qa_handle *handles;
+	size_t n_handles;
+};
+
+/*
+ * Load and validate PATH. On failure returns NULL and writes
+ * "PATH:LINE: reason" into why.
+ */
+struct qa_config *qa_config_load(const char *path, char *why, size_t whylen);
+void qa_config_free(struct qa_config *cfg);
+
+const struct qa_handle *qa_config_handle(const struct qa_config *cfg, const char *name);
+const struct qa_signer *qa_config_signer(const struct qa_config *cfg,
+                                         const uint8_t pk[QL_PUBKEY_LEN]);
+
+#endif

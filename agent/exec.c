@@ -1,0 +1,292 @@
+/*
+ * exec.c: one command in, one signed result out (see exec.h).
+ *
+ * The order of checks matters and is part of the contract:
+ *
+ *   1. envelope structure and signature      -> malformed / bad-signature
+ *   2. command body decoding and limits      -> malformed
+ *   3. signer known to this host             -> unknown-signer
+ *   4. job id seen before                    -> recorded answer / replayed
+ *   5. validity window (with clock skew)     -> expired / not-yet-valid
+ *   6. selector matches this host            -> not-targeted
+ *   7. policy allows signer, action, handle  -> denied
+ *   8. action exists, handle exists and fits -> unknown-action / unknown-handle
+ *   9. action's own argument checks          -> bad-argument
+ *  10. record intent, act, record the answer
+ *
+ * Step 4 comes before the clock checks so a redelivery of a job that already
+ * ran gets its recorded answer, not a confusing "expired". Every rejection
+ * from step 3 on is recorded under its job id, so redelivering it gives the
+ * same answer; nothing before step 10 changes the host.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "actions/actions.h"
+#include "codec.h"
+#include "envelope.h"
+#include "exec.h"
+#include "log.h"
+#include "policy.h"
+#include "ql_limits.h"
+#include "selector.h"
+
+struct job {
+	const struct qa_exec_env *x;
+	Quell__Command *cmd;       /* NULL if unreadable */
+	uint8_t job_id[QL_JOB_ID_LEN];
+	bool have_id;
+	uint8_t hash[QL_HASH_LEN];
+	bool have_hash;
+	uint8_t signer_pk[QL_PUBKEY_LEN];
+	char signer[QL_PUBKEY_B64_LEN]; /* config name, or base64 key if unknown */
+	struct qa_job_record rec;
+};
+
+static enum ql_err sign_result(const struct job *j, bool duplicate, uint8_t **out,
+                               size_t *out_len)
+{
+	Quell__Result r = QUELL__RESULT__INIT;
+	r.job_id.data = (uint8_t *)j->job_id;
+	r.job_id.len = QL_JOB_ID_LEN;
+	r.hostname = j->x->cfg->hostname;
+	r.status = (Quell__Status)j->rec.status;
+	r.reason = (char *)j->rec.reason;
+	r.detail = (char *)j->rec.detail;
+	r.started_at = j->rec.started_at;
+	r.finished_at = j->rec.finished_at;
+	if (j->have_hash) {
+		r.command_hash.data = (uint8_t *)j->hash;
+		r.command_hash.len = QL_HASH_LEN;
+	}
+	r.duplicate = duplicate;
+
+	uint8_t *body;
+	size_t body_len;
+	enum ql_err err = ql_pack(&r.base, &body, &body_len);
+	if (err != QL_OK)
+		return err;
+	err = ql_envelope_seal(QUELL__KIND__KIND_RESULT, j->x->key, body, body_len, out, out_len);
+	free(body);
+	return err;
+}
+
+static void audit(const struct job *j)
+{
+	static const char *names[] = {"?", "ok", "failed", "rejected"};
+	const Quell__Command *c = j->cmd;
+	struct qa_audit_entry e = {
+		.job_id = j->have_id ? j->job_id : NULL,
+		.signer = j->signer[0] ? j->signer : NULL,
+		.action = c ? c->action : NULL,
+		.handle = c ? c->handle : NULL,
+		.target = c ? c->target : NULL,
+		.reason_text = c ? c->reason : NULL,
+		.status = names[j->rec.status <= 3 ? j->rec.status : 0],
+		.code = j->rec.reason,
+		.detail = j->rec.detail,
+	};
+	if (qa_store_audit(j->x->store, &e) != QL_OK)
+		ql_error("audit log write failed for the record below");
+	char hex[2 * QL_JOB_ID_LEN + 1] = "-";
+	if (j->have_id)
+		ql_hex(j->job_id, QL_JOB_ID_LEN, hex);
+	ql_log(j->rec.status == QUELL__STATUS__STATUS_OK ? QL_LOG_INFO : QL_LOG_WARN,
+	       "job %s signer=%s action=%s handle=%s: %s%s%s: %s", hex,
+	       j->signer[0] ? j->signer : "-", c ? c->action : "-",
+	       c && c->handle[0] ? c->handle : "-", e.status, j->rec.reason[0] ? " " : "",
+	       j->rec.reason, j->rec.detail);
+}
+
+static void set_outcome(struct job *j, Quell__Status status, enum ql_err err, const char *detail)
+{
+	j->rec.status = status;
+	snprintf(j->rec.reason, sizeof j->rec.reason, "%s", err == QL_OK ? "" : ql_err_code(err));
+	snprintf(j->rec.detail, sizeof j->rec.detail, "%s",
+	         detail && detail[0] ? detail : ql_strerror(err));
+	j->rec.finished_at = ql_now();
+}
+
+/* Steps 5 to 9: everything that can reject a readable command from a known signer. */
+static enum ql_err admit(struct job *j, const struct qa_action **act,
+                         const struct qa_handle **handle, struct qa_action_ctx *ctx)
+{
+	const struct qa_config *cfg = j->x->cfg;
+	const Quell__Command *c = j->cmd;
+	int64_t now = ql_now();
+
+	if (now + cfg->clock_skew < c->issued_at)
+		return QL_ERR_NOT_YET_VALID;
+	if (now - cfg->clock_skew > c->expires_at)
+		return QL_ERR_EXPIRED;
+	if (!ql_selector_match(c->target, cfg->hostname, cfg->labels, cfg->n_labels))
+		return QL_ERR_NOT_TARGETED;
+	const char *name;
+	enum ql_err err = qa_policy_check(cfg, j->signer_pk, c->action, c->handle, &name);
+	if (err != QL_OK)
+		return err;
+
+	*act = qa_action_find(c->action);
+	if (*act == NULL)
+		return QL_ERR_UNKNOWN_ACTION;
+	*handle = NULL;
+	if ((*act)->handle_type != QA_HANDLE_NONE) {
+		*handle = qa_config_handle(cfg, c->handle);
+		if (*handle == NULL || (*handle)->type != (*act)->handle_type) {
+			snprintf(ctx->detail, ctx->detail_len,
+			         "no %s handle named '%s' on this host", (*act)->name, c->handle);
+			return QL_ERR_UNKNOWN_HANDLE;
+		}
+	} else if (c->handle[0] != '\0') {
+		snprintf(ctx->detail, ctx->detail_len, "%s takes no handle", (*act)->name);
+		return QL_ERR_UNKNOWN_HANDLE;
+	}
+	for (size_t i = 0; i < c->n_args; i++) {
+		bool known = false;
+		for (size_t k = 0; (*act)->arg_names[k] && !known; k++)
+			known = strcmp((*act)->arg_names[k], c->args[i]->key) == 0;
+		for (size_t k = 0; k < i && known; k++)
+			known = strcmp(c->args[k]->key, c->args[i]->key) != 0;
+		if (!known) {
+			snprintf(ctx->detail, ctx->detail_len, "unknown or repeated argument '%s'",
+			         c->args[i]->key);
+			return QL_ERR_BAD_ARGUMENT;
+		}
+	}
+	ctx->handle = *handle;
+	ctx->args = c->args;
+	ctx->n_args = c->n_args;
+	ctx->dry_run = c->dry_run;
+	return (*act)->check(ctx);
+}
+
+/* Step 10: intent, action, answer. */
+static void perform(struct job *j, const struct qa_action *act, struct qa_action_ctx *ctx)
+{
+	enum ql_err err = qa_store_job_begin(j->x->store, j->job_id, j->hash, j->cmd->expires_at);
+	if (err != QL_OK) {
+		/* Without a durable intent record we cannot promise at-most-once. */
+		set_outcome(j, QUELL__STATUS__STATUS_FAILED, QL_ERR_STORE,
+		            "cannot record intent in the local store; nothing was done");
+		return;
+	}
+	err = act->run(ctx);
+	set_outcome(j, err == QL_OK ? QUELL__STATUS__STATUS_OK : QUELL__STATUS__STATUS_FAILED, err,
+	            ctx->detail);
+	if (qa_store_job_finish(j->x->store, j->job_id, j->hash, j->cmd->expires_at, &j->rec) !=
+	    QL_OK)
+		ql_error("could not record the result of a job that ran; a redelivery will be "
+		         "answered 'interrupted'");
+}
+
+/* Answer a job id we have seen before. Returns false if it is a different command. */
+static bool answer_known(struct job *j, const struct qa_job_record *seen)
+{
+	if (memcmp(seen->body_hash, j->hash, QL_HASH_LEN) != 0)
+		return false;
+	if (seen->state == QA_JOB_RUNNING) {
+		/* We recorded intent, then died before recording the outcome. */
+		j->rec.started_at = seen->started_at;
+		set_outcome(j, QUELL__STATUS__STATUS_FAILED, QL_ERR_INTERRUPTED,
+		            "interrupted: the agent stopped while this job was running; it was "
+		            "not run again and its effect is unknown, check the host");
+		struct qa_job_record done = j->rec;
+		if (qa_store_job_finish(j->x->store, j->job_id, j->hash, j->cmd->expires_at, &done) !=
+		    QL_OK)
+			ql_error("could not record the interrupted job");
+	} else {
+		j->rec = *seen;
+	}
+	return true;
+}
+
+enum ql_err qa_exec(const struct qa_exec_env *x, const uint8_t *env, size_t len,
+                    const uint8_t *tag, uint8_t **out, size_t *out_len)
+{
+	struct job j = {.x = x};
+	struct ql_opened o;
+	bool duplicate = false;
+	bool record = false; /* store the rejection under its job id */
+	char detail[QL_MAX_DETAIL + 1] = "";
+	struct qa_action_ctx ctx = {.detail = detail, .detail_len = sizeof detail};
+
+	*out = NULL;
+	j.rec.started_at = ql_now();
+	if (tag) {
+		memcpy(j.job_id, tag, QL_JOB_ID_LEN);
+		j.have_id = true;
+	}
+
+	/* 1, 2: UNTRUSTED bytes; sizes and signature before any decoding of the body. */
+	enum ql_err err = ql_envelope_open(env, len, QL_KIND_BIT(QUELL__KIND__KIND_COMMAND), &o);
+	if (err != QL_OK) {
+		set_outcome(&j, QUELL__STATUS__STATUS_REJECTED, err, NULL);
+		goto answer;
+	}
+	memcpy(j.signer_pk, o.signer, QL_PUBKEY_LEN);
+	ql_pubkey_format(o.signer, j.signer);
+	ql_body_hash(o.body, o.body_len, j.hash);
+	j.have_hash = true;
+	err = ql_command_decode(o.body, o.body_len, &j.cmd);
+	if (err != QL_OK) {
+		set_outcome(&j, QUELL__STATUS__STATUS_REJECTED, err, NULL);
+		goto answer;
+	}
+	memcpy(j.job_id, j.cmd->job_id.data, QL_JOB_ID_LEN);
+	j.have_id = true;
+
+	/* 3 */
+	const struct qa_signer *s = qa_config_signer(x->cfg, j.signer_pk);
+	if (s == NULL) {
+		set_outcome(&j, QUELL__STATUS__STATUS_REJECTED, QL_ERR_UNKNOWN_SIGNER, NULL);
+		goto answer;
+	}
+	snprintf(j.signer, sizeof j.signer, "%s", s->name);
+
+	/* 4 */
+	struct qa_job_record seen;
+	err = qa_store_job_get(x->store, j.job_id, &seen);
+	if (err != QL_OK) {
+		set_outcome(&j, QUELL__STATUS__STATUS_FAILED, QL_ERR_STORE,
+		            "cannot read the local store; nothing was done");
+		goto answer;
+	}
+	if (seen.state != QA_JOB_NONE) {
+		if (answer_known(&j, &seen)) {
+			duplicate = true;
+		} else {
+			set_outcome(&j, QUELL__STATUS__STATUS_REJECTED, QL_ERR_REPLAYED, NULL);
+		}
+		goto answer;
+	}
+
+	/* 5 to 9 */
+	const struct qa_action *act = NULL;
+	const struct qa_handle *handle = NULL;
+	err = admit(&j, &act, &handle, &ctx);
+	if (err != QL_OK) {
+		set_outcome(&j, QUELL__STATUS__STATUS_REJECTED, err, detail);
+		record = true;
+		goto answer;
+	}
+
+	/* 10 */
+	perform(&j, act, &ctx);
+
+answer:
+	if (record && qa_store_job_finish(x->store, j.job_id, j.hash, j.cmd->expires_at, &j.rec) !=
+	                  QL_OK)
+		ql_error("could not record a rejection");
+	if (!duplicate)
+		audit(&j);
+	else
+		ql_info("job redelivered; answered from the store (%s)", j.rec.detail);
+	if (!j.have_id)
+		memset(j.job_id, 0, sizeof j.job_id); /* coordinator matches on the delivery */
+	err = sign_result(&j, duplicate, out, out_len);
+	if (j.cmd)
+		quell__command__free_unpacked(j.cmd, NULL);
+	ql_opened_fini(&o);
+	return err;
+}

@@ -1,0 +1,101 @@
+/*
+ * main.c: quell-agent. Parse flags, load the config, hand over to the agent
+ * library, wait for SIGTERM/SIGINT.
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent.h"
+#include "config.h"
+#include "keys.h"
+#include "log.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: quell-agent [-c CONFIG] [--check] [-v] [-V]\n"
+	           "  -c, --config FILE  agent config (default /etc/quell/agent.conf)\n"
+	           "      --check        validate the config and key, then exit\n"
+	           "  -v, --verbose      log debug messages\n"
+	           "  -V, --version      print the version\n");
+}
+
+int main(int argc, char **argv)
+{
+	const char *config = "/etc/quell/agent.conf";
+	bool check = false, verbose = false;
+	static const struct option opts[] = {
+		{"config", required_argument, NULL, 'c'}, {"check", no_argument, NULL, 'C'},
+		{"verbose", no_argument, NULL, 'v'},      {"version", no_argument, NULL, 'V'},
+		{"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+	};
+	int c;
+	while ((c = getopt_long(argc, argv, "c:vVh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			config = optarg;
+			break;
+		case 'C':
+			check = true;
+			break;
+		case 'v':
+			verbose = true;
+			break;
+		case 'V':
+			printf("quell-agent %s\n", QL_VERSION);
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	ql_log_init("quell-agent", verbose ? QL_LOG_DEBUG : QL_LOG_INFO);
+	if (ql_crypto_init() != QL_OK) {
+		ql_error("libsodium failed to initialise");
+		return 1;
+	}
+
+	/* Block the signals before any thread exists, so only sigwait sees them. */
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	char why[1024];
+	struct qa_config *cfg = qa_config_load(config, why, sizeof why);
+	if (cfg == NULL) {
+		ql_error("refusing to start: %s", why);
+		return 1;
+	}
+	struct qa_agent *agent;
+	if (qa_agent_new(cfg, &agent, why, sizeof why) != QL_OK) {
+		ql_error("refusing to start: %s", why);
+		return 1;
+	}
+	if (check) {
+		printf("%s: ok\n", config);
+		qa_agent_free(agent);
+		return 0;
+	}
+	if (qa_agent_start(agent, why, sizeof why) != QL_OK) {
+		ql_error("cannot start: %s", why);
+		qa_agent_free(agent);
+		return 1;
+	}
+	int sig = 0;
+	sigwait(&set, &sig);
+	ql_info("stopping on signal %d", sig);
+	qa_agent_free(agent);
+	return 0;
+}

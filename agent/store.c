@@ -1,0 +1,204 @@
+/*
+ * store.c: the agent's SQLite store (see store.h).
+ *
+ * One connection, used under the agent's lock. WAL mode with synchronous=FULL:
+ * the intent row must be on disk before an action runs, or a crash right
+ * after acting could lead to a second execution on redelivery.
+ */
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "log.h"
+#include "store.h"
+
+struct qa_store {
+	sqlite3 *db;
+};
+
+static const char schema[] =
+	"PRAGMA journal_mode=WAL;"
+	"PRAGMA synchronous=FULL;"
+	"CREATE TABLE IF NOT EXISTS jobs ("
+	"  job_id BLOB PRIMARY KEY,"
+	"  body_hash BLOB NOT NULL,"
+	"  expires_at INTEGER NOT NULL,"
+	"  state TEXT NOT NULL,"       /* running | done */
+	"  status INTEGER NOT NULL DEFAULT 0,"
+	"  reason TEXT NOT NULL DEFAULT '',"
+	"  detail TEXT NOT NULL DEFAULT '',"
+	"  started_at INTEGER NOT NULL DEFAULT 0,"
+	"  finished_at INTEGER NOT NULL DEFAULT 0);"
+	"CREATE INDEX IF NOT EXISTS jobs_expiry ON jobs(expires_at);"
+	"CREATE TABLE IF NOT EXISTS audit ("
+	"  id INTEGER PRIMARY KEY,"
+	"  at INTEGER NOT NULL,"
+	"  job_id TEXT,"
+	"  signer TEXT, action TEXT, handle TEXT, target TEXT, reason TEXT,"
+	"  status TEXT NOT NULL, code TEXT, detail TEXT);";
+
+static enum ql_err db_fail(struct qa_store *st, const char *what)
+{
+	ql_error("store: %s: %s", what, sqlite3_errmsg(st->db));
+	return QL_ERR_STORE;
+}
+
+enum ql_err qa_store_open(const char *dir, struct qa_store **out)
+{
+	char path[4096];
+	*out = NULL;
+	if (snprintf(path, sizeof path, "%s/agent.db", dir) >= (int)sizeof path)
+		return QL_ERR_TOO_BIG;
+	mkdir(dir, 0700); /* may exist; sqlite reports the real problem */
+	struct qa_store *st = calloc(1, sizeof *st);
+	if (st == NULL)
+		return QL_ERR_NOMEM;
+	if (sqlite3_open_v2(path, &st->db,
+	                    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+	                    NULL) != SQLITE_OK) {
+		ql_error("store: cannot open %s: %s", path,
+		         st->db ? sqlite3_errmsg(st->db) : "out of memory");
+		qa_store_close(st);
+		return QL_ERR_STORE;
+	}
+	sqlite3_busy_timeout(st->db, 5000);
+	char *msg = NULL;
+	if (sqlite3_exec(st->db, schema, NULL, NULL, &msg) != SQLITE_OK) {
+		ql_error("store: cannot initialise %s: %s", path, msg ? msg : "?");
+		sqlite3_free(msg);
+		qa_store_close(st);
+		return QL_ERR_STORE;
+	}
+	*out = st;
+	return QL_OK;
+}
+
+void qa_store_close(struct qa_store *st)
+{
+	if (st == NULL)
+		return;
+	sqlite3_close(st->db);
+	free(st);
+}
+
+static void copy_text(char *dst, size_t cap, const unsigned char *src)
+{
+	snprintf(dst, cap, "%s", src ? (const char *)src : "");
+}
+
+enum ql_err qa_store_job_get(struct qa_store *st, const uint8_t *job_id,
+                             struct qa_job_record *rec)
+{
+	sqlite3_stmt *q = NULL;
+	memset(rec, 0, sizeof *rec);
+	if (sqlite3_prepare_v2(st->db,
+	                       "SELECT body_hash, state, status, reason, detail, started_at,"
+	                       " finished_at FROM jobs WHERE job_id = ?",
+	                       -1, &q, NULL) != SQLITE_OK)
+		return db_fail(st, "prepare job lookup");
+	sqlite3_bind_blob(q, 1, job_id, QL_JOB_ID_LEN, SQLITE_STATIC);
+	int rc = sqlite3_step(q);
+	enum ql_err err = QL_OK;
+	if (rc == SQLITE_ROW) {
+		if (sqlite3_column_bytes(q, 0) == QL_HASH_LEN)
+			memcpy(rec->body_hash, sqlite3_column_blob(q, 0), QL_HASH_LEN);
+		const char *state = (const char *)sqlite3_column_text(q, 1);
+		rec->state = state && strcmp(state, "done") == 0 ? QA_JOB_DONE : QA_JOB_RUNNING;
+		rec->status = sqlite3_column_int(q, 2);
+		copy_text(rec->reason, sizeof rec->reason, sqlite3_column_text(q, 3));
+		copy_text(rec->detail, sizeof rec->detail, sqlite3_column_text(q, 4));
+		rec->started_at = sqlite3_column_int64(q, 5);
+		rec->finished_at = sqlite3_column_int64(q, 6);
+	} else if (rc != SQLITE_DONE) {
+		err = db_fail(st, "job lookup");
+	}
+	sqlite3_finalize(q);
+	return err;
+}
+
+enum ql_err qa_store_job_begin(struct qa_store *st, const uint8_t *job_id,
+                               const uint8_t *body_hash, int64_t expires_at)
+{
+	sqlite3_stmt *q = NULL;
+	if (sqlite3_prepare_v2(st->db,
+	                       "INSERT INTO jobs (job_id, body_hash, expires_at, state, started_at)"
+	                       " VALUES (?, ?, ?, 'running', strftime('%s','now'))",
+	                       -1, &q, NULL) != SQLITE_OK)
+		return db_fail(st, "prepare job begin");
+	sqlite3_bind_blob(q, 1, job_id, QL_JOB_ID_LEN, SQLITE_STATIC);
+	sqlite3_bind_blob(q, 2, body_hash, QL_HASH_LEN, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 3, expires_at);
+	int rc = sqlite3_step(q);
+	sqlite3_finalize(q);
+	if (rc == SQLITE_CONSTRAINT)
+		return QL_ERR_REPLAYED;
+	return rc == SQLITE_DONE ? QL_OK : db_fail(st, "record intent");
+}
+
+enum ql_err qa_store_job_finish(struct qa_store *st, const uint8_t *job_id,
+                                const uint8_t *body_hash, int64_t expires_at,
+                                const struct qa_job_record *rec)
+{
+	sqlite3_stmt *q = NULL;
+	if (sqlite3_prepare_v2(
+		    st->db,
+		    "INSERT INTO jobs (job_id, body_hash, expires_at, state, status, reason, detail,"
+		    " started_at, finished_at) VALUES (?, ?, ?, 'done', ?, ?, ?, ?, ?)"
+		    " ON CONFLICT(job_id) DO UPDATE SET state='done', status=excluded.status,"
+		    " reason=excluded.reason, detail=excluded.detail,"
+		    " finished_at=excluded.finished_at",
+		    -1, &q, NULL) != SQLITE_OK)
+		return db_fail(st, "prepare job finish");
+	sqlite3_bind_blob(q, 1, job_id, QL_JOB_ID_LEN, SQLITE_STATIC);
+	sqlite3_bind_blob(q, 2, body_hash, QL_HASH_LEN, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 3, expires_at);
+	sqlite3_bind_int(q, 4, rec->status);
+	sqlite3_bind_text(q, 5, rec->reason, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 6, rec->detail, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 7, rec->started_at);
+	sqlite3_bind_int64(q, 8, rec->finished_at);
+	int rc = sqlite3_step(q);
+	sqlite3_finalize(q);
+	return rc == SQLITE_DONE ? QL_OK : db_fail(st, "record result");
+}
+
+enum ql_err qa_store_audit(struct qa_store *st, const struct qa_audit_entry *e)
+{
+	sqlite3_stmt *q = NULL;
+	char hex[2 * QL_JOB_ID_LEN + 1];
+	if (sqlite3_prepare_v2(st->db,
+	                       "INSERT INTO audit (at, job_id, signer, action, handle, target,"
+	                       " reason, status, code, detail) VALUES"
+	                       " (strftime('%s','now'), ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	                       -1, &q, NULL) != SQLITE_OK)
+		return db_fail(st, "prepare audit");
+	if (e->job_id) {
+		ql_hex(e->job_id, QL_JOB_ID_LEN, hex);
+		sqlite3_bind_text(q, 1, hex, -1, SQLITE_TRANSIENT);
+	}
+	sqlite3_bind_text(q, 2, e->signer, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 3, e->action, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 4, e->handle, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 5, e->target, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 6, e->reason_text, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 7, e->status, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 8, e->code, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 9, e->detail, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(q);
+	sqlite3_finalize(q);
+	return rc == SQLITE_DONE ? QL_OK : db_fail(st, "write audit");
+}
+
+enum ql_err qa_store_prune(struct qa_store *st, int64_t before)
+{
+	sqlite3_stmt *q = NULL;
+	if (sqlite3_prepare_v2(st->db, "DELETE FROM jobs WHERE expires_at < ?",
+	                       -1, &q, NULL) != SQLITE_OK)
+		return db_fail(st, "prepare prune");
+	sqlite3_bind_int64(q, 1, before);
+	int rc = sqlite3_step(q);
+	sqlite3_finalize(q);
+	return rc == SQLITE_DONE ? QL_OK : db_fail(st, "prune");
+}
