@@ -1,0 +1,305 @@
+/*
+ * agents.c: the coordinator's side of the agent protocol, and its inventory.
+ *
+ * Every agent request is a signed envelope: hello (who I am), heartbeat
+ * (anything for me?), or result (what I did). The agent is identified by the
+ * key that signed it; the hostname is pinned to the first key that claimed
+ * it, and a different key for a known hostname is refused. A heartbeat from
+ * a pipe the agent did not hello on is answered "hello required", so the
+ * inventory's idea of who is connected where is always first-hand.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codec.h"
+#include "coord.h"
+#include "envelope.h"
+#include "log.h"
+#include "store.h"
+
+#define HELLO_SKEW 300 /* seconds a hello's clock may be off before we warn */
+
+struct qc_agent *qc_agent_find(struct qc *c, const uint8_t pk[QL_PUBKEY_LEN])
+{
+	struct qc_agent *a = NULL;
+	HASH_FIND(hh_pk, c->agents_by_pk, pk, QL_PUBKEY_LEN, a);
+	return a;
+}
+
+static struct qc_agent *find_by_name(struct qc *c, const char *name)
+{
+	struct qc_agent *a = NULL;
+	HASH_FIND(hh_name, c->agents_by_name, name, strlen(name), a);
+	return a;
+}
+
+static void reply_type(struct qc_rctx *rc, Quell__AgentReply__Type type, const char *error)
+{
+	Quell__AgentReply r = QUELL__AGENT_REPLY__INIT;
+	r.type = type;
+	r.error = (char *)(error ? error : "");
+	uint8_t *buf;
+	size_t len;
+	nng_msg *msg = NULL;
+	if (ql_pack(&r.base, &buf, &len) == QL_OK) {
+		if (nng_msg_alloc(&msg, 0) != 0 || nng_msg_append(msg, buf, len) != 0) {
+			nng_msg_free(msg);
+			msg = NULL;
+		}
+		free(buf);
+	}
+	if (msg == NULL && nng_msg_alloc(&msg, 0) != 0)
+		return; /* out of memory: the agent's REQ will resend */
+	qc_rctx_reply(rc, msg);
+}
+
+static void release_parked(struct qc_agent *a, struct qc_rctx *keep)
+{
+	if (a->parked && a->parked != keep) {
+		struct qc_rctx *old = a->parked;
+		a->parked = NULL;
+		reply_type(old, QUELL__AGENT_REPLY__TYPE__TYPE_IDLE, NULL);
+	}
+}
+
+void qc_agent_next(struct qc *c, struct qc_agent *a, struct qc_rctx *rc)
+{
+	int64_t now = qc_now_ms();
+	struct qc_jobhost *h = a->qhead;
+	while (h && h->job->deliver_until_ms < now)
+		h = h->qnext; /* too late to start; the tick will finalize it */
+	if (h == NULL) {
+		a->parked = rc;
+		if (rc->state != QC_RCTX_PARKED)
+			qc_rctx_park(rc, a, now + c->cfg->hold_ms);
+		return;
+	}
+	Quell__AgentReply r = QUELL__AGENT_REPLY__INIT;
+	r.type = QUELL__AGENT_REPLY__TYPE__TYPE_COMMAND;
+	r.command.data = h->job->env;
+	r.command.len = h->job->env_len;
+	r.job_id.data = h->job->id;
+	r.job_id.len = QL_JOB_ID_LEN;
+	uint8_t *buf;
+	size_t len;
+	nng_msg *msg = NULL;
+	if (ql_pack(&r.base, &buf, &len) != QL_OK)
+		return; /* the agent's REQ resends; we try again then */
+	if (nng_msg_alloc(&msg, 0) != 0 || nng_msg_append(msg, buf, len) != 0) {
+		nng_msg_free(msg);
+		free(buf);
+		return;
+	}
+	free(buf);
+	if (a->parked == rc)
+		a->parked = NULL;
+	h->status = QC_HOST_DELIVERED;
+	h->delivered_at = now;
+	h->attempts++;
+	qc_rctx_reply(rc, msg);
+}
+
+static void on_hello(struct qc *c, struct qc_rctx *rc, const struct ql_opened *o)
+{
+	Quell__Hello *h = NULL;
+	char key[9];
+	ql_pubkey_short(o->signer, key);
+	if (ql_hello_decode(o->body, o->body_len, &h) != QL_OK) {
+		ql_warn("malformed hello from key %s", key);
+		reply_type(rc, QUELL__AGENT_REPLY__TYPE__TYPE_REFUSED, "malformed hello");
+		return;
+	}
+	int64_t now = ql_now();
+	if (h->time < now - HELLO_SKEW || h->time > now + HELLO_SKEW)
+		ql_warn("agent %s clock is off by %lld s; its commands will be rejected as "
+		        "expired or not yet valid", h->hostname, (long long)(h->time - now));
+
+	struct qc_agent *a = qc_agent_find(c, o->signer);
+	struct qc_agent *named = find_by_name(c, h->hostname);
+	if (named && named != a) {
+		ql_warn("refused hello: host %s is pinned to another agent key (this one is %s)",
+		        h->hostname, key);
+		reply_type(rc, QUELL__AGENT_REPLY__TYPE__TYPE_REFUSED,
+		           "this hostname is pinned to another agent key; an operator must "
+		           "re-enrol the host");
+		quell__hello__free_unpacked(h, NULL);
+		return;
+	}
+	if (a == NULL) {
+		a = calloc(1, sizeof *a);
+		if (a == NULL)
+			goto out;
+		memcpy(a->pk, o->signer, QL_PUBKEY_LEN);
+		a->first_seen = now;
+		HASH_ADD(hh_pk, c->agents_by_pk, pk, QL_PUBKEY_LEN, a);
+		ql_info("new agent %s (key %s)", h->hostname, key);
+	} else if (strcmp(a->hostname, h->hostname) != 0) {
+		ql_info("agent key %s renamed itself from %s to %s", key, a->hostname, h->hostname);
+		HASH_DELETE(hh_name, c->agents_by_name, a);
+	}
+	if (a->hostname == NULL || strcmp(a->hostname, h->hostname) != 0) {
+		free(a->hostname);
+		a->hostname = strdup(h->hostname);
+		HASH_ADD_KEYPTR(hh_name, c->agents_by_name, a->hostname, strlen(a->hostname), a);
+	}
+	ql_labels_free(a->labels, a->n_labels);
+	a->labels = calloc(h->n_labels ? h->n_labels : 1, sizeof *a->labels);
+	a->n_labels = 0;
+	for (size_t i = 0; a->labels && i < h->n_labels; i++) {
+		a->labels[i].key = strdup(h->labels[i]->key);
+		a->labels[i].value = strdup(h->labels[i]->value);
+		a->n_labels++;
+	}
+	snprintf(a->version, sizeof a->version, "%s", h->version);
+	if (!a->connected)
+		ql_info("agent %s connected", a->hostname);
+	a->connected = true;
+	a->pipe_id = (uint32_t)nng_pipe_id(rc->pipe);
+	a->last_seen = now;
+	if (qc_store_agent_save(c->store, a) != QL_OK)
+		ql_warn("could not persist agent %s", a->hostname);
+	release_parked(a, rc);
+	qc_agent_next(c, a, rc);
+out:
+	quell__hello__free_unpacked(h, NULL);
+}
+
+/* The agent must have said hello on this very pipe. */
+static bool on_known_pipe(const struct qc_agent *a, const struct qc_rctx *rc)
+{
+	return a && a->connected && a->pipe_id == (uint32_t)nng_pipe_id(rc->pipe);
+}
+
+static void on_heartbeat(struct qc *c, struct qc_rctx *rc, const struct ql_opened *o)
+{
+	Quell__Heartbeat *hb = NULL;
+	struct qc_agent *a = qc_agent_find(c, o->signer);
+	if (ql_heartbeat_decode(o->body, o->body_len, &hb) != QL_OK || !on_known_pipe(a, rc)) {
+		if (hb)
+			quell__heartbeat__free_unpacked(hb, NULL);
+		reply_type(rc, QUELL__AGENT_REPLY__TYPE__TYPE_HELLO_REQUIRED, NULL);
+		return;
+	}
+	quell__heartbeat__free_unpacked(hb, NULL);
+	a->last_seen = ql_now();
+	release_parked(a, rc);
+	qc_agent_next(c, a, rc);
+}
+
+static void on_result(struct qc *c, struct qc_rctx *rc, const struct ql_opened *o,
+                      const uint8_t *env, size_t env_len)
+{
+	Quell__Result *r = NULL;
+	struct qc_agent *a = qc_agent_find(c, o->signer);
+	if (a == NULL) {
+		reply_type(rc, QUELL__AGENT_REPLY__TYPE__TYPE_HELLO_REQUIRED, NULL);
+		return;
+	}
+	if (ql_result_decode(o->body, o->body_len, &r) != QL_OK) {
+		ql_warn("malformed result from %s", a->hostname);
+	} else {
+		qc_job_result(c, a, r, env, env_len);
+		quell__result__free_unpacked(r, NULL);
+	}
+	a->last_seen = ql_now();
+	if (!on_known_pipe(a, rc)) {
+		reply_type(rc, QUELL__AGENT_REPLY__TYPE__TYPE_HELLO_REQUIRED, NULL);
+		return;
+	}
+	release_parked(a, rc);
+	qc_agent_next(c, a, rc);
+}
+
+void qc_agents_on_request(void *arg, struct qc_rctx *rc, nng_msg *msg)
+{
+	struct qc *c = arg;
+	struct ql_opened o;
+	const uint8_t *buf = nng_msg_body(msg);
+	size_t len = nng_msg_len(msg);
+	/* UNTRUSTED: an agent (or anything that reached the agent port). */
+	enum ql_err err = ql_envelope_open(buf, len,
+	                                   QL_KIND_BIT(QUELL__KIND__KIND_HELLO) |
+	                                           QL_KIND_BIT(QUELL__KIND__KIND_HEARTBEAT) |
+	                                           QL_KIND_BIT(QUELL__KIND__KIND_RESULT),
+	                                   &o);
+	if (err != QL_OK) {
+		ql_warn("rejected agent message: %s", ql_strerror(err));
+		reply_type(rc, QUELL__AGENT_REPLY__TYPE__TYPE_REFUSED, ql_strerror(err));
+		nng_msg_free(msg);
+		return;
+	}
+	switch (o.kind) {
+	case QUELL__KIND__KIND_HELLO:
+		on_hello(c, rc, &o);
+		break;
+	case QUELL__KIND__KIND_HEARTBEAT:
+		on_heartbeat(c, rc, &o);
+		break;
+	default:
+		on_result(c, rc, &o, buf, len);
+		break;
+	}
+	ql_opened_fini(&o);
+	nng_msg_free(msg);
+}
+
+void qc_agents_on_expire(void *arg, struct qc_rctx *rc)
+{
+	(void)arg;
+	struct qc_agent *a = rc->owner;
+	if (a && a->parked == rc)
+		a->parked = NULL;
+	reply_type(rc, QUELL__AGENT_REPLY__TYPE__TYPE_IDLE, NULL);
+}
+
+void qc_agents_pipe_gone(struct qc *c, uint32_t pipe_id)
+{
+	struct qc_agent *a, *tmp;
+	HASH_ITER(hh_pk, c->agents_by_pk, a, tmp)
+	{
+		if (!a->connected || a->pipe_id != pipe_id)
+			continue;
+		a->connected = false;
+		a->last_seen = ql_now();
+		ql_info("agent %s disconnected", a->hostname);
+		if (a->parked) {
+			struct qc_rctx *rc = a->parked;
+			a->parked = NULL;
+			reply_type(rc, QUELL__AGENT_REPLY__TYPE__TYPE_IDLE, NULL);
+		}
+		if (qc_store_agent_save(c->store, a) != QL_OK)
+			ql_warn("could not persist agent %s", a->hostname);
+	}
+}
+
+static void add_loaded(void *arg, struct qc_agent *a)
+{
+	struct qc *c = arg;
+	if (a->hostname == NULL || find_by_name(c, a->hostname) || qc_agent_find(c, a->pk)) {
+		free(a->hostname);
+		ql_labels_free(a->labels, a->n_labels);
+		free(a);
+		return;
+	}
+	HASH_ADD(hh_pk, c->agents_by_pk, pk, QL_PUBKEY_LEN, a);
+	HASH_ADD_KEYPTR(hh_name, c->agents_by_name, a->hostname, strlen(a->hostname), a);
+}
+
+enum ql_err qc_agents_load(struct qc *c)
+{
+	return qc_store_agents_load(c->store, add_loaded, c);
+}
+
+void qc_agents_free(struct qc *c)
+{
+	struct qc_agent *a, *tmp;
+	HASH_CLEAR(hh_name, c->agents_by_name);
+	HASH_ITER(hh_pk, c->agents_by_pk, a, tmp)
+	{
+		HASH_DELETE(hh_pk, c->agents_by_pk, a);
+		free(a->hostname);
+		ql_labels_free(a->labels, a->n_labels);
+		free(a);
+	}
+}

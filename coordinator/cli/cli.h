@@ -1,0 +1,69 @@
+/*
+ * cli.h: the operator CLI. One file per verb (verb-*.c), each exporting one
+ * const struct qcli_verb; main.c holds the table. Shared plumbing: config
+ * and key loading, talking to the coordinator, and output (client.c,
+ * output.c).
+ */
+#ifndef QCLI_H
+#define QCLI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "keys.h"
+#include "quell.pb-c.h"
+
+/* Exit statuses, part of the CLI's contract (README "Exit codes"). */
+#define QCLI_EXIT_OK 0
+#define QCLI_EXIT_NOT_OK 1
+#define QCLI_EXIT_USAGE 2
+#define QCLI_EXIT_UNREACHABLE 3
+
+struct qcli_verb {
+	const char *name;
+	const char *usage;
+	const char *summary;
+	int (*exec)(int argc, char **argv);
+};
+
+/* Options every command verb shares. */
+struct qcli_opts {
+	const char *config;
+	const char *target;
+	const char *reason;
+	const char *message;
+	int timeout;
+	bool json;
+	bool allow_message;
+};
+
+/* A connection to the coordinator's control socket, signed as the operator. */
+struct qcli_conn;
+
+/*
+ * Parse the shared options (getopt_long; positional arguments are left in
+ * argv[optind..]). Returns -1 on success, else the exit status to use.
+ */
+int qcli_parse(int argc, char **argv, const char *usage, struct qcli_opts *o);
+/* Load the CLI config and key, dial. Returns NULL after printing why; *exit_code set. */
+struct qcli_conn *qcli_connect(const char *config, int *exit_code);
+void qcli_close(struct qcli_conn *c);
+/* Send a signed control request, return the decoded reply (NULL + exit code on failure). */
+Quell__ControlReply *qcli_call(struct qcli_conn *c, Quell__ControlRequest *req, int wait_ms,
+                               int *exit_code);
+/* Build, sign, submit a command, follow it to the end, print results. Returns exit code. */
+int qcli_run(const struct qcli_opts *o, const char *action, const char *handle,
+             Quell__Arg **args, size_t n_args);
+
+/* output.c */
+struct qcli_host {
+	char *host, *status, *reason, *detail;
+};
+void qcli_print_results(const char *job_hex, const char *action, const char *target,
+                        struct qcli_host *hosts, size_t n, bool json, double seconds);
+void qcli_progress(size_t n_done, size_t n_total, const struct qcli_host *hosts, double secs);
+
+extern const struct qcli_verb qcli_verb_keygen, qcli_verb_agents, qcli_verb_ping,
+	qcli_verb_maintenance;
+
+#endif

@@ -1,0 +1,371 @@
+/*
+ * client.c: the CLI's plumbing: shared options, config and key, the signed
+ * control channel to the coordinator, and running one command from signing
+ * to the last host's result.
+ *
+ * The command is signed here, with the operator's own key, before it leaves
+ * the laptop; the coordinator only relays it. Every control request is
+ * signed too, so the coordinator knows which operator is asking.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <ini.h>
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/req.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "codec.h"
+#include "envelope.h"
+#include "log.h"
+#include "ql_limits.h"
+#include "selector.h"
+#include "transport.h"
+
+struct qcli_conn {
+	char *url;
+	char *key_path;
+	struct ql_secret_key *key;
+	nng_socket sock;
+	bool open;
+};
+
+int qcli_parse(int argc, char **argv, const char *usage, struct qcli_opts *o)
+{
+	static const struct option opts[] = {
+		{"target", required_argument, NULL, 't'}, {"reason", required_argument, NULL, 'r'},
+		{"timeout", required_argument, NULL, 'T'}, {"json", no_argument, NULL, 'j'},
+		{"message", required_argument, NULL, 'm'}, {"config", required_argument, NULL, 'c'},
+		{"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
+	};
+	if (o->target == NULL)
+		o->target = "all";
+	if (o->reason == NULL)
+		o->reason = "";
+	if (o->timeout == 0)
+		o->timeout = 10;
+	o->config = getenv("QUELL_CONFIG");
+	optind = 1;
+	int ch;
+	while ((ch = getopt_long(argc, argv, "t:c:h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 't':
+			o->target = optarg;
+			break;
+		case 'r':
+			o->reason = optarg;
+			break;
+		case 'T': {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+			if (*end || v < 1 || v > 3600) {
+				fprintf(stderr, "quell: --timeout takes seconds from 1 to 3600\n");
+				return QCLI_EXIT_USAGE;
+			}
+			o->timeout = (int)v;
+			break;
+		}
+		case 'j':
+			o->json = true;
+			break;
+		case 'm':
+			if (!o->allow_message) {
+				fprintf(stderr, "quell: --message does not apply here\n");
+				return QCLI_EXIT_USAGE;
+			}
+			o->message = optarg;
+			break;
+		case 'c':
+			o->config = optarg;
+			break;
+		case 'h':
+			printf("usage: quell %s\n", usage);
+			return QCLI_EXIT_OK;
+		default:
+			fprintf(stderr, "usage: quell %s\n", usage);
+			return QCLI_EXIT_USAGE;
+		}
+	}
+	/* Check what we can here: the agents would reject it anyway. */
+	if (ql_selector_check(o->target) != QL_OK) {
+		fprintf(stderr,
+		        "quell: bad selector '%s' (use all, host=NAME, role=web,dc=east|west; '*' "
+		        "globs)\n",
+		        o->target);
+		return QCLI_EXIT_USAGE;
+	}
+	if (!ql_text_ok(o->reason, QL_MAX_REASON)) {
+		fprintf(stderr, "quell: --reason must be printable text up to %d bytes\n",
+		        QL_MAX_REASON);
+		return QCLI_EXIT_USAGE;
+	}
+	if (o->message && !ql_text_ok(o->message, QL_MAX_ARG_VALUE)) {
+		fprintf(stderr, "quell: --message must be printable text up to %d bytes\n",
+		        QL_MAX_ARG_VALUE);
+		return QCLI_EXIT_USAGE;
+	}
+	return -1;
+}
+
+static int cfg_handler(void *user, const char *section, const char *key, const char *value)
+{
+	struct qcli_conn *c = user;
+	if (strcmp(section, "cli") != 0)
+		return 0;
+	char **dst = strcmp(key, "coordinator") == 0 ? &c->url
+	             : strcmp(key, "key") == 0       ? &c->key_path
+	                                             : NULL;
+	if (dst == NULL)
+		return 0;
+	free(*dst);
+	*dst = strdup(value);
+	return *dst != NULL;
+}
+
+struct qcli_conn *qcli_connect(const char *config, int *exit_code)
+{
+	struct qcli_conn *c = calloc(1, sizeof *c);
+	char why[256];
+	*exit_code = QCLI_EXIT_USAGE;
+	if (c == NULL)
+		return NULL;
+	if (config == NULL)
+		config = "/etc/quell/cli.conf";
+	int rc = ini_parse(config, cfg_handler, c);
+	if (rc != 0) {
+		if (rc < 0)
+			fprintf(stderr, "quell: cannot read config %s: %s (set QUELL_CONFIG or --config)\n",
+			        config, strerror(errno));
+		else
+			fprintf(stderr, "quell: %s:%d: unknown section or key (expected [cli] "
+			                "coordinator = URL, key = PATH)\n",
+			        config, rc);
+		goto fail;
+	}
+	if (c->url == NULL || c->key_path == NULL) {
+		fprintf(stderr, "quell: %s: [cli] needs coordinator = URL and key = PATH\n", config);
+		goto fail;
+	}
+	if (ql_url_check(c->url, why, sizeof why) != QL_OK) {
+		fprintf(stderr, "quell: %s: coordinator: %s\n", config, why);
+		goto fail;
+	}
+	enum ql_err err = ql_key_load(c->key_path, &c->key);
+	if (err != QL_OK) {
+		fprintf(stderr, "quell: operator key %s: %s\n", c->key_path,
+		        err == QL_ERR_IO ? strerror(errno) : ql_strerror(err));
+		*exit_code = QCLI_EXIT_NOT_OK;
+		goto fail;
+	}
+	int rv = nng_req0_open(&c->sock);
+	if (rv == 0) {
+		c->open = true;
+		nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, QL_MAX_CONTROL_REPLY);
+		nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
+		rv = nng_dial(c->sock, c->url, NULL, 0);
+	}
+	if (rv != 0) {
+		fprintf(stderr, "quell: cannot reach the coordinator at %s: %s\n", c->url,
+		        nng_strerror(rv));
+		*exit_code = QCLI_EXIT_UNREACHABLE;
+		goto fail;
+	}
+	return c;
+fail:
+	qcli_close(c);
+	return NULL;
+}
+
+void qcli_close(struct qcli_conn *c)
+{
+	if (c == NULL)
+		return;
+	if (c->open)
+		nng_close(c->sock);
+	ql_key_free(c->key);
+	free(c->url);
+	free(c->key_path);
+	free(c);
+}
+
+static bool operator_refused(const char *code)
+{
+	return strcmp(code, "unknown-operator") == 0 || strcmp(code, "signer-mismatch") == 0 ||
+	       strcmp(code, "stale") == 0 || strcmp(code, "bad-signature") == 0;
+}
+
+Quell__ControlReply *qcli_call(struct qcli_conn *c, Quell__ControlRequest *req, int wait_ms,
+                               int *exit_code)
+{
+	uint8_t *body = NULL, *env = NULL;
+	size_t blen, elen;
+	Quell__ControlReply *reply = NULL;
+	*exit_code = QCLI_EXIT_NOT_OK;
+	req->issued_at = ql_now();
+	if (ql_pack(&req->base, &body, &blen) != QL_OK ||
+	    ql_envelope_seal(QUELL__KIND__KIND_CONTROL, c->key, body, blen, &env, &elen) != QL_OK) {
+		fprintf(stderr, "quell: cannot sign the request\n");
+		goto out;
+	}
+	nng_socket_set_ms(c->sock, NNG_OPT_RECVTIMEO, wait_ms + 10000);
+	nng_socket_set_ms(c->sock, NNG_OPT_SENDTIMEO, 10000);
+	int rv = nng_send(c->sock, env, elen, 0);
+	void *buf = NULL;
+	size_t len = 0;
+	if (rv == 0)
+		rv = nng_recv(c->sock, &buf, &len, NNG_FLAG_ALLOC);
+	if (rv != 0) {
+		fprintf(stderr, "quell: no answer from the coordinator at %s: %s\n", c->url,
+		        nng_strerror(rv));
+		*exit_code = QCLI_EXIT_UNREACHABLE;
+		goto out;
+	}
+	/* UNTRUSTED: the coordinator's reply is checked before it reaches the terminal. */
+	enum ql_err err = ql_control_reply_decode(buf, len, &reply);
+	nng_free(buf, len);
+	if (err != QL_OK) {
+		fprintf(stderr, "quell: unreadable reply from the coordinator (%s)\n",
+		        ql_strerror(err));
+		goto out;
+	}
+	if (!reply->ok) {
+		fprintf(stderr, "quell: coordinator refused: %s (%s)\n", reply->error,
+		        reply->error_code);
+		*exit_code = operator_refused(reply->error_code) ? QCLI_EXIT_UNREACHABLE
+		                                                 : QCLI_EXIT_NOT_OK;
+		quell__control_reply__free_unpacked(reply, NULL);
+		reply = NULL;
+	}
+out:
+	free(body);
+	free(env);
+	return reply;
+}
+
+static enum ql_err sign_command(struct qcli_conn *c, const struct qcli_opts *o,
+                                const char *action, const char *handle, Quell__Arg **args,
+                                size_t n_args, uint8_t job_id[QL_JOB_ID_LEN], uint8_t **env,
+                                size_t *env_len)
+{
+	Quell__Command cmd = QUELL__COMMAND__INIT;
+	randombytes_buf(job_id, QL_JOB_ID_LEN);
+	cmd.job_id.data = job_id;
+	cmd.job_id.len = QL_JOB_ID_LEN;
+	cmd.issued_at = ql_now();
+	cmd.expires_at = cmd.issued_at + o->timeout;
+	cmd.target = (char *)o->target;
+	cmd.action = (char *)action;
+	cmd.handle = (char *)handle;
+	cmd.args = args;
+	cmd.n_args = n_args;
+	cmd.reason = (char *)o->reason;
+	uint8_t *body;
+	size_t blen;
+	enum ql_err err = ql_pack(&cmd.base, &body, &blen);
+	if (err != QL_OK)
+		return err;
+	err = ql_envelope_seal(QUELL__KIND__KIND_COMMAND, c->key, body, blen, env, env_len);
+	free(body);
+	return err;
+}
+
+static void take_results(Quell__ControlReply *r, struct qcli_host *hosts, size_t *n, size_t cap)
+{
+	for (size_t i = 0; i < r->n_results && *n < cap; i++) {
+		Quell__HostResult *h = r->results[i];
+		struct qcli_host *d = &hosts[(*n)++];
+		d->host = strdup(h->hostname);
+		d->status = strdup(h->status);
+		d->reason = strdup(h->reason);
+		d->detail = strdup(h->detail);
+	}
+}
+
+int qcli_run(const struct qcli_opts *o, const char *action, const char *handle,
+             Quell__Arg **args, size_t n_args)
+{
+	int code;
+	struct qcli_conn *c = qcli_connect(o->config, &code);
+	if (c == NULL)
+		return code;
+	uint8_t job_id[QL_JOB_ID_LEN], *env = NULL;
+	size_t env_len;
+	char hex[2 * QL_JOB_ID_LEN + 1];
+	struct qcli_host *hosts = NULL;
+	size_t n = 0, total = 0;
+	int64_t start = ql_mono_ms();
+
+	if (sign_command(c, o, action, handle, args, n_args, job_id, &env, &env_len) != QL_OK) {
+		fprintf(stderr, "quell: cannot sign the command\n");
+		code = QCLI_EXIT_NOT_OK;
+		goto out;
+	}
+	ql_hex(job_id, QL_JOB_ID_LEN, hex);
+	Quell__ControlRequest req;
+	quell__control_request__init(&req);
+	req.req_case = QUELL__CONTROL_REQUEST__REQ_SUBMIT;
+	req.submit.data = env;
+	req.submit.len = env_len;
+	Quell__ControlReply *r = qcli_call(c, &req, 0, &code);
+	if (r == NULL)
+		goto out;
+	total = r->target_count;
+	quell__control_reply__free_unpacked(r, NULL);
+	if (total == 0) {
+		fprintf(stderr, "quell: no known agent matches '%s'\n", o->target);
+		code = QCLI_EXIT_NOT_OK;
+		goto out;
+	}
+	hosts = calloc(total, sizeof *hosts);
+	if (hosts == NULL) {
+		code = QCLI_EXIT_NOT_OK;
+		goto out;
+	}
+
+	Quell__WatchRequest w = QUELL__WATCH_REQUEST__INIT;
+	w.job_id.data = job_id;
+	w.job_id.len = QL_JOB_ID_LEN;
+	w.wait_ms = 1000;
+	req.req_case = QUELL__CONTROL_REQUEST__REQ_WATCH;
+	req.watch = &w;
+	bool done = false;
+	bool tty = isatty(STDERR_FILENO) && !o->json;
+	while (!done) {
+		w.cursor = (uint32_t)n;
+		r = qcli_call(c, &req, (int)w.wait_ms, &code);
+		if (r == NULL) {
+			fprintf(stderr, "quell: lost track of job %s\n", hex);
+			goto out;
+		}
+		take_results(r, hosts, &n, total);
+		done = r->done;
+		quell__control_reply__free_unpacked(r, NULL);
+		if (tty)
+			qcli_progress(n, total, hosts, (double)(ql_mono_ms() - start) / 1000.0);
+	}
+	if (tty)
+		fprintf(stderr, "\r\033[K");
+	qcli_print_results(hex, action, o->target, hosts, n, o->json,
+	                   (double)(ql_mono_ms() - start) / 1000.0);
+	code = QCLI_EXIT_OK;
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(hosts[i].status, "ok") != 0)
+			code = QCLI_EXIT_NOT_OK;
+	if (n != total)
+		code = QCLI_EXIT_NOT_OK;
+out:
+	for (size_t i = 0; hosts && i < n; i++) {
+		free(hosts[i].host);
+		free(hosts[i].status);
+		free(hosts[i].reason);
+		free(hosts[i].detail);
+	}
+	free(hosts);
+	free(env);
+	qcli_close(c);
+	return code;
+}

@@ -1,0 +1,112 @@
+/*
+ * output.c: what the operator sees: a live progress line on a terminal, a
+ * per-host table grouped by status (compact when a big fleet is all ok),
+ * a summary line of counts, or one stable JSON object with --json:
+ *
+ *   {"job": ID, "action": A, "target": SEL, "seconds": S,
+ *    "counts": {"ok": n, "failed": n, ...},
+ *    "hosts": [{"host": H, "status": S, "reason": R, "detail": D}, ...]}
+ */
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const char *const statuses[] = {"ok",      "failed",      "rejected",
+                                       "timeout", "unreachable", "skipped"};
+#define N_STATUSES (sizeof statuses / sizeof statuses[0])
+#define COMPACT_OK 20 /* more ok hosts than this are summarised in one line */
+
+static size_t count(const struct qcli_host *hosts, size_t n, const char *status)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		k += strcmp(hosts[i].status, status) == 0;
+	return k;
+}
+
+static int by_host(const void *a, const void *b)
+{
+	return strcmp(((const struct qcli_host *)a)->host, ((const struct qcli_host *)b)->host);
+}
+
+void qcli_progress(size_t n_done, size_t n_total, const struct qcli_host *hosts, double secs)
+{
+	fprintf(stderr, "\r\033[K%zu/%zu answered", n_done, n_total);
+	for (size_t s = 0; s < N_STATUSES; s++) {
+		size_t k = count(hosts, n_done, statuses[s]);
+		if (k)
+			fprintf(stderr, "  %s %zu", statuses[s], k);
+	}
+	fprintf(stderr, "  %.1fs", secs);
+	fflush(stderr);
+}
+
+static void print_json(const char *job_hex, const char *action, const char *target,
+                       struct qcli_host *hosts, size_t n, double seconds)
+{
+	cJSON *root = cJSON_CreateObject();
+	cJSON_AddStringToObject(root, "job", job_hex);
+	cJSON_AddStringToObject(root, "action", action);
+	cJSON_AddStringToObject(root, "target", target);
+	cJSON_AddNumberToObject(root, "seconds", seconds);
+	cJSON *counts = cJSON_AddObjectToObject(root, "counts");
+	for (size_t s = 0; s < N_STATUSES; s++)
+		cJSON_AddNumberToObject(counts, statuses[s], (double)count(hosts, n, statuses[s]));
+	cJSON *arr = cJSON_AddArrayToObject(root, "hosts");
+	for (size_t i = 0; i < n; i++) {
+		cJSON *h = cJSON_CreateObject();
+		cJSON_AddStringToObject(h, "host", hosts[i].host);
+		cJSON_AddStringToObject(h, "status", hosts[i].status);
+		cJSON_AddStringToObject(h, "reason", hosts[i].reason);
+		cJSON_AddStringToObject(h, "detail", hosts[i].detail);
+		cJSON_AddItemToArray(arr, h);
+	}
+	char *text = cJSON_Print(root);
+	if (text)
+		printf("%s\n", text);
+	free(text);
+	cJSON_Delete(root);
+}
+
+void qcli_print_results(const char *job_hex, const char *action, const char *target,
+                        struct qcli_host *hosts, size_t n, bool json, double seconds)
+{
+	qsort(hosts, n, sizeof *hosts, by_host);
+	if (json) {
+		print_json(job_hex, action, target, hosts, n, seconds);
+		return;
+	}
+	size_t width = 4;
+	for (size_t i = 0; i < n; i++)
+		if (strlen(hosts[i].host) > width)
+			width = strlen(hosts[i].host);
+	size_t n_ok = count(hosts, n, "ok");
+	printf("%-*s  %-11s  %s\n", (int)width, "HOST", "STATUS", "DETAIL");
+	for (size_t s = 0; s < N_STATUSES; s++) {
+		if (strcmp(statuses[s], "ok") == 0 && n_ok > COMPACT_OK) {
+			printf("ok: %zu hosts\n", n_ok);
+			continue;
+		}
+		for (size_t i = 0; i < n; i++) {
+			if (strcmp(hosts[i].status, statuses[s]) != 0)
+				continue;
+			printf("%-*s  %-11s  %s%s%s\n", (int)width, hosts[i].host, hosts[i].status,
+			       hosts[i].reason[0] && strcmp(hosts[i].status, "ok") != 0 ? hosts[i].reason : "",
+			       hosts[i].reason[0] && strcmp(hosts[i].status, "ok") != 0 ? ": " : "",
+			       hosts[i].detail);
+		}
+	}
+	printf("job %s: %s on %zu host%s in %.2fs:", job_hex, action, n, n == 1 ? "" : "s", seconds);
+	const char *sep = " ";
+	for (size_t s = 0; s < N_STATUSES; s++) {
+		size_t k = count(hosts, n, statuses[s]);
+		if (k) {
+			printf("%s%zu %s", sep, k, statuses[s]);
+			sep = ", ";
+		}
+	}
+	printf("\n");
+}

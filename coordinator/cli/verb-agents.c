@@ -1,0 +1,110 @@
+/*
+ * verb-agents.c: `quell agents [-t SELECTOR] [--json]` lists the
+ * coordinator's inventory: every agent it knows, connected or not, with
+ * when it was last seen. The last line is a summary ("12 agents, 11
+ * connected") that scripts may rely on.
+ */
+#include <cjson/cJSON.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+
+#define AGENTS_USAGE "agents [-t SELECTOR] [--json]"
+
+static int by_name(const void *a, const void *b)
+{
+	const Quell__AgentInfo *x = *(Quell__AgentInfo *const *)a, *y = *(Quell__AgentInfo *const *)b;
+	return strcmp(x->hostname, y->hostname);
+}
+
+static void labels_text(const Quell__AgentInfo *a, char *buf, size_t len)
+{
+	size_t off = 0;
+	buf[0] = '\0';
+	for (size_t i = 0; i < a->n_labels && off < len; i++)
+		off += (size_t)snprintf(buf + off, len - off, "%s%s=%s", i ? "," : "",
+		                        a->labels[i]->key, a->labels[i]->value);
+}
+
+static void print_json(Quell__ControlReply *r)
+{
+	cJSON *root = cJSON_CreateObject();
+	cJSON *arr = cJSON_AddArrayToObject(root, "agents");
+	for (size_t i = 0; i < r->n_agents; i++) {
+		Quell__AgentInfo *a = r->agents[i];
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "host", a->hostname);
+		cJSON_AddBoolToObject(o, "connected", a->connected);
+		cJSON_AddNumberToObject(o, "last_seen", (double)a->last_seen);
+		cJSON_AddStringToObject(o, "version", a->version);
+		cJSON *labels = cJSON_AddObjectToObject(o, "labels");
+		for (size_t j = 0; j < a->n_labels; j++)
+			cJSON_AddStringToObject(labels, a->labels[j]->key, a->labels[j]->value);
+		cJSON_AddItemToArray(arr, o);
+	}
+	char *text = cJSON_Print(root);
+	if (text)
+		printf("%s\n", text);
+	free(text);
+	cJSON_Delete(root);
+}
+
+static int agents_exec(int argc, char **argv)
+{
+	struct qcli_opts o = {0};
+	int rc = qcli_parse(argc, argv, AGENTS_USAGE, &o);
+	if (rc >= 0)
+		return rc;
+	if (optind != argc) {
+		fprintf(stderr, "usage: quell %s\n", AGENTS_USAGE);
+		return QCLI_EXIT_USAGE;
+	}
+	struct qcli_conn *c = qcli_connect(o.config, &rc);
+	if (c == NULL)
+		return rc;
+	Quell__ControlRequest req;
+	quell__control_request__init(&req);
+	Quell__ListAgents la = QUELL__LIST_AGENTS__INIT;
+	la.target = (char *)(strcmp(o.target, "all") == 0 ? "" : o.target);
+	req.req_case = QUELL__CONTROL_REQUEST__REQ_AGENTS;
+	req.agents = &la;
+	Quell__ControlReply *r = qcli_call(c, &req, 0, &rc);
+	qcli_close(c);
+	if (r == NULL)
+		return rc;
+	qsort(r->agents, r->n_agents, sizeof *r->agents, by_name);
+	if (o.json) {
+		print_json(r);
+	} else {
+		size_t connected = 0;
+		printf("%-24s  %-12s  %-20s  %-8s  %s\n", "HOST", "STATE", "LAST SEEN", "VERSION",
+		       "LABELS");
+		for (size_t i = 0; i < r->n_agents; i++) {
+			Quell__AgentInfo *a = r->agents[i];
+			char when[32] = "-", labels[1024];
+			time_t t = (time_t)a->last_seen;
+			struct tm tm;
+			if (t > 0 && gmtime_r(&t, &tm))
+				strftime(when, sizeof when, "%Y-%m-%d %H:%M:%SZ", &tm);
+			labels_text(a, labels, sizeof labels);
+			printf("%-24s  %-12s  %-20s  %-8s  %s\n", a->hostname,
+			       a->connected ? "connected" : "disconnected", when, a->version, labels);
+			connected += a->connected;
+		}
+		printf("%zu agent%s, %zu connected\n", r->n_agents, r->n_agents == 1 ? "" : "s",
+		       connected);
+	}
+	quell__control_reply__free_unpacked(r, NULL);
+	return QCLI_EXIT_OK;
+}
+
+const struct qcli_verb qcli_verb_agents = {
+	.name = "agents",
+	.usage = AGENTS_USAGE,
+	.summary = "list known agents, connected or not",
+	.exec = agents_exec,
+};

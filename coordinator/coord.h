@@ -1,0 +1,136 @@
+/*
+ * coord.h: the coordinator's in-memory state, shared by its modules:
+ * agents.c (the agent protocol), jobs.c (fan-out, results, deadlines),
+ * control.c (the CLI protocol), coord.c (sockets, the tick, lifecycle).
+ *
+ * One mutex (c->lock) guards all of it; nng callbacks take it. Nothing
+ * under the lock blocks on the network: replies are asynchronous sends.
+ */
+#ifndef QC_COORD_H
+#define QC_COORD_H
+
+#include <nng/nng.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uthash.h>
+
+#include "config.h"
+#include "keys.h"
+#include "pool.h"
+#include "ql_limits.h"
+#include "selector.h"
+
+struct qc_store;
+struct qc_job;
+
+enum qc_host_status {
+	QC_HOST_PENDING = 0, /* not yet delivered */
+	QC_HOST_DELIVERED,   /* sent, no answer yet */
+	QC_HOST_OK,          /* final statuses from here on */
+	QC_HOST_FAILED,
+	QC_HOST_REJECTED,
+	QC_HOST_TIMEOUT,
+	QC_HOST_UNREACHABLE,
+	QC_HOST_SKIPPED,
+};
+#define QC_HOST_FINAL(s) ((s) >= QC_HOST_OK)
+const char *qc_host_status_name(enum qc_host_status s);
+
+struct qc_jobhost {
+	struct qc_job *job;
+	struct qc_agent *agent;
+	enum qc_host_status status;
+	char reason[40];
+	char *detail;
+	int64_t delivered_at, updated_at; /* wall ms */
+	unsigned attempts;
+	struct qc_jobhost *qnext; /* in agent's delivery queue */
+	bool queued;
+};
+
+struct qc_agent {
+	uint8_t pk[QL_PUBKEY_LEN];
+	char *hostname;
+	struct ql_label *labels;
+	size_t n_labels;
+	char version[QL_MAX_VERSION + 1];
+	bool connected;
+	uint32_t pipe_id;
+	int64_t first_seen, last_seen; /* unix seconds */
+	struct qc_rctx *parked;        /* its held poll, if any */
+	struct qc_jobhost *qhead, *qtail;
+	UT_hash_handle hh_pk, hh_name;
+};
+
+struct qc_job {
+	uint8_t id[QL_JOB_ID_LEN];
+	uint8_t *env; /* the operator's signed envelope, relayed verbatim */
+	size_t env_len;
+	uint8_t hash[QL_HASH_LEN];
+	char operator_name[65];
+	char action[QL_MAX_ACTION + 1];
+	char handle[QL_MAX_HANDLE + 1];
+	char *target;
+	int64_t created_ms, deliver_until_ms, deadline_ms;
+	struct qc_jobhost *hosts;
+	size_t n_hosts, n_final;
+	uint32_t *events; /* host indices in the order they became final */
+	size_t n_events;
+	bool done;
+	int64_t done_ms;
+	UT_hash_handle hh;
+};
+
+struct qc {
+	struct qc_config *cfg;
+	struct qc_store *store;
+	pthread_mutex_t lock;
+	nng_socket agent_sock, ctl_sock;
+	bool agent_open, ctl_open;
+	struct qc_pool agent_pool, ctl_pool;
+	struct qc_agent *agents_by_pk, *agents_by_name;
+	struct qc_job *jobs;
+	nng_aio *tick;
+	bool stopping;
+	/* pipes that went away, queued by the pipe callback for the tick */
+	pthread_mutex_t pipe_lock;
+	uint32_t *gone_pipes;
+	size_t n_gone, cap_gone;
+};
+
+/* agents.c */
+void qc_agents_on_request(void *arg, struct qc_rctx *rc, nng_msg *msg);
+void qc_agents_on_expire(void *arg, struct qc_rctx *rc);
+void qc_agents_pipe_gone(struct qc *c, uint32_t pipe_id);
+struct qc_agent *qc_agent_find(struct qc *c, const uint8_t pk[QL_PUBKEY_LEN]);
+/* Give an agent its next job, or hold its poll. */
+void qc_agent_next(struct qc *c, struct qc_agent *a, struct qc_rctx *rc);
+QL_NODISCARD enum ql_err qc_agents_load(struct qc *c);
+void qc_agents_free(struct qc *c);
+
+/* jobs.c */
+struct qc_job *qc_job_find(struct qc *c, const uint8_t id[QL_JOB_ID_LEN]);
+/* Create a job for an opened, decoded command; resolves targets, starts delivery. */
+QL_NODISCARD enum ql_err qc_job_create(struct qc *c, const uint8_t *env, size_t env_len,
+                                       const uint8_t hash[QL_HASH_LEN],
+                                       const char *operator_name, const void *cmd,
+                                       struct qc_job **out);
+/* An agent's signed result for job id (already verified and decoded). */
+void qc_job_result(struct qc *c, struct qc_agent *a, const void *result,
+                   const uint8_t *env, size_t env_len);
+void qc_jobs_tick(struct qc *c, int64_t now_ms);
+void qc_jobs_free(struct qc *c);
+
+/* control.c */
+void qc_control_on_request(void *arg, struct qc_rctx *rc, nng_msg *msg);
+void qc_control_on_expire(void *arg, struct qc_rctx *rc);
+/* Wake CLIs watching job. */
+void qc_control_job_changed(struct qc *c, struct qc_job *job);
+
+/* coord.c */
+QL_NODISCARD enum ql_err qc_start(struct qc_config *cfg, struct qc **out, char *why,
+                                  size_t whylen);
+void qc_stop(struct qc *c);
+
+#endif

@@ -1,0 +1,253 @@
+/*
+ * jobs.c: fan-out. A job is one operator-signed command and the set of
+ * hosts it targets, resolved from the inventory when it is submitted
+ * (connected or not). Each host moves pending -> delivered -> a final status
+ * exactly once; the job is done when every host is final, so its counts
+ * always add up to its target count.
+ *
+ * Deadlines: nothing is delivered after the command expires; at the
+ * deadline (expiry plus a short grace for answers in flight) every host
+ * still delivered becomes "timeout" and every host never delivered
+ * "unreachable".
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "coord.h"
+#include "log.h"
+#include "quell.pb-c.h"
+#include "store.h"
+
+#define ANSWER_GRACE_MS 2000
+#define DONE_JOB_KEEP_MS (30 * 60 * 1000)
+
+const char *qc_host_status_name(enum qc_host_status s)
+{
+	static const char *names[] = {"pending", "delivered", "ok", "failed",
+	                              "rejected", "timeout", "unreachable", "skipped"};
+	return (unsigned)s < sizeof names / sizeof names[0] ? names[s] : "?";
+}
+
+struct qc_job *qc_job_find(struct qc *c, const uint8_t id[QL_JOB_ID_LEN])
+{
+	struct qc_job *j = NULL;
+	HASH_FIND(hh, c->jobs, id, QL_JOB_ID_LEN, j);
+	return j;
+}
+
+static void dequeue(struct qc_jobhost *h)
+{
+	struct qc_agent *a = h->agent;
+	if (!h->queued)
+		return;
+	struct qc_jobhost **pp = &a->qhead, *prev = NULL;
+	while (*pp && *pp != h) {
+		prev = *pp;
+		pp = &(*pp)->qnext;
+	}
+	if (*pp == h) {
+		*pp = h->qnext;
+		if (a->qtail == h)
+			a->qtail = prev;
+	}
+	h->qnext = NULL;
+	h->queued = false;
+}
+
+static void enqueue(struct qc_jobhost *h)
+{
+	struct qc_agent *a = h->agent;
+	h->qnext = NULL;
+	if (a->qtail)
+		a->qtail->qnext = h;
+	else
+		a->qhead = h;
+	a->qtail = h;
+	h->queued = true;
+}
+
+static void job_maybe_done(struct qc *c, struct qc_job *job)
+{
+	if (job->done || job->n_final < job->n_hosts)
+		return;
+	job->done = true;
+	job->done_ms = qc_now_ms();
+	if (qc_store_job_done(c->store, job) != QL_OK)
+		ql_warn("could not mark a job done in the store");
+}
+
+/* Move a host to a final status, once. */
+static void finalize(struct qc *c, struct qc_jobhost *h, enum qc_host_status status,
+                     const char *reason, const char *detail, const uint8_t *env,
+                     size_t env_len)
+{
+	if (QC_HOST_FINAL(h->status))
+		return;
+	h->status = status;
+	snprintf(h->reason, sizeof h->reason, "%s", reason ? reason : "");
+	free(h->detail);
+	h->detail = strdup(detail ? detail : "");
+	h->updated_at = qc_now_ms();
+	dequeue(h);
+	struct qc_job *job = h->job;
+	job->events[job->n_events++] = (uint32_t)(h - job->hosts);
+	job->n_final++;
+	if (qc_store_host_save(c->store, h, env, env_len) != QL_OK)
+		ql_warn("could not persist the result of %s", h->agent->hostname);
+	job_maybe_done(c, job);
+	qc_control_job_changed(c, job);
+}
+
+enum ql_err qc_job_create(struct qc *c, const uint8_t *env, size_t env_len,
+                          const uint8_t hash[QL_HASH_LEN], const char *operator_name,
+                          const void *command, struct qc_job **out)
+{
+	const Quell__Command *cmd = command;
+	struct qc_job *job = calloc(1, sizeof *job);
+	*out = NULL;
+	if (job == NULL)
+		return QL_ERR_NOMEM;
+	memcpy(job->id, cmd->job_id.data, QL_JOB_ID_LEN);
+	memcpy(job->hash, hash, QL_HASH_LEN);
+	job->env = malloc(env_len);
+	job->target = strdup(cmd->target);
+	size_t n = HASH_CNT(hh_pk, c->agents_by_pk);
+	job->hosts = calloc(n ? n : 1, sizeof *job->hosts);
+	job->events = calloc(n ? n : 1, sizeof *job->events);
+	if (job->env == NULL || job->target == NULL || job->hosts == NULL || job->events == NULL)
+		goto nomem;
+	memcpy(job->env, env, env_len);
+	job->env_len = env_len;
+	snprintf(job->operator_name, sizeof job->operator_name, "%s", operator_name);
+	snprintf(job->action, sizeof job->action, "%s", cmd->action);
+	snprintf(job->handle, sizeof job->handle, "%s", cmd->handle);
+	job->created_ms = qc_now_ms();
+	job->deliver_until_ms = cmd->expires_at * 1000;
+	job->deadline_ms = job->deliver_until_ms + ANSWER_GRACE_MS;
+
+	struct qc_agent *a, *tmp;
+	HASH_ITER(hh_pk, c->agents_by_pk, a, tmp)
+	{
+		if (!ql_selector_match(cmd->target, a->hostname, a->labels, a->n_labels))
+			continue;
+		struct qc_jobhost *h = &job->hosts[job->n_hosts++];
+		h->job = job;
+		h->agent = a;
+		h->status = QC_HOST_PENDING;
+		h->updated_at = job->created_ms;
+	}
+	if (qc_store_job_save(c->store, job, cmd->reason) != QL_OK) {
+		free(job->env);
+		free(job->target);
+		free(job->hosts);
+		free(job->events);
+		free(job);
+		return QL_ERR_STORE;
+	}
+	HASH_ADD(hh, c->jobs, id, QL_JOB_ID_LEN, job);
+	for (size_t i = 0; i < job->n_hosts; i++) {
+		struct qc_jobhost *h = &job->hosts[i];
+		enqueue(h);
+		if (h->agent->parked && h->agent->qhead == h) {
+			struct qc_rctx *rc = h->agent->parked;
+			qc_agent_next(c, h->agent, rc);
+		}
+	}
+	job_maybe_done(c, job);
+	*out = job;
+	return QL_OK;
+nomem:
+	free(job->env);
+	free(job->target);
+	free(job->hosts);
+	free(job->events);
+	free(job);
+	return QL_ERR_NOMEM;
+}
+
+void qc_job_result(struct qc *c, struct qc_agent *a, const void *result, const uint8_t *env,
+                   size_t env_len)
+{
+	const Quell__Result *r = result;
+	static const uint8_t zero[QL_JOB_ID_LEN];
+	struct qc_job *job = NULL;
+	struct qc_jobhost *h = NULL;
+
+	if (memcmp(r->job_id.data, zero, QL_JOB_ID_LEN) == 0) {
+		/* The agent could not read the command: it answers the delivery. */
+		for (h = a->qhead; h && h->status != QC_HOST_DELIVERED; h = h->qnext)
+			;
+		job = h ? h->job : NULL;
+	} else {
+		job = qc_job_find(c, r->job_id.data);
+		for (size_t i = 0; job && i < job->n_hosts && !h; i++)
+			if (job->hosts[i].agent == a)
+				h = &job->hosts[i];
+	}
+	if (h == NULL) {
+		ql_debug("result from %s for a job it is not part of (late or duplicate)",
+		         a->hostname);
+		return;
+	}
+	if (QC_HOST_FINAL(h->status))
+		return; /* a resent answer; the first one counts */
+	if (r->command_hash.len == QL_HASH_LEN &&
+	    memcmp(r->command_hash.data, job->hash, QL_HASH_LEN) != 0) {
+		finalize(c, h, QC_HOST_FAILED, "mismatch",
+		         "agent answered a different command than the one delivered", env, env_len);
+		return;
+	}
+	enum qc_host_status st = r->status == QUELL__STATUS__STATUS_OK       ? QC_HOST_OK
+	                         : r->status == QUELL__STATUS__STATUS_REJECTED ? QC_HOST_REJECTED
+	                                                                       : QC_HOST_FAILED;
+	finalize(c, h, st, r->reason, r->detail, env, env_len);
+}
+
+static void job_free(struct qc_job *job)
+{
+	for (size_t i = 0; i < job->n_hosts; i++) {
+		dequeue(&job->hosts[i]);
+		free(job->hosts[i].detail);
+	}
+	free(job->hosts);
+	free(job->events);
+	free(job->env);
+	free(job->target);
+	free(job);
+}
+
+void qc_jobs_tick(struct qc *c, int64_t now_ms)
+{
+	struct qc_job *job, *tmp;
+	HASH_ITER(hh, c->jobs, job, tmp)
+	{
+		if (!job->done && now_ms >= job->deadline_ms) {
+			for (size_t i = 0; i < job->n_hosts; i++) {
+				struct qc_jobhost *h = &job->hosts[i];
+				if (h->status == QC_HOST_DELIVERED)
+					finalize(c, h, QC_HOST_TIMEOUT, "timeout",
+					         "delivered, but no answer before the deadline", NULL, 0);
+				else if (h->status == QC_HOST_PENDING)
+					finalize(c, h, QC_HOST_UNREACHABLE, "unreachable",
+					         h->agent->connected ? "not delivered before the deadline"
+					                             : "agent not connected",
+					         NULL, 0);
+			}
+		}
+		if (job->done && now_ms - job->done_ms > DONE_JOB_KEEP_MS) {
+			HASH_DEL(c->jobs, job);
+			job_free(job);
+		}
+	}
+}
+
+void qc_jobs_free(struct qc *c)
+{
+	struct qc_job *job, *tmp;
+	HASH_ITER(hh, c->jobs, job, tmp)
+	{
+		HASH_DEL(c->jobs, job);
+		job_free(job);
+	}
+}

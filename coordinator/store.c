@@ -1,0 +1,262 @@
+/*
+ * store.c: the coordinator's SQLite store (see store.h). Every write is its
+ * own statement under the coordinator's lock; a job and its host rows are
+ * written in one transaction so a crash never leaves a job without hosts.
+ */
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "log.h"
+#include "store.h"
+
+struct qc_store {
+	sqlite3 *db;
+};
+
+static const char schema[] =
+	"PRAGMA journal_mode=WAL;"
+	"PRAGMA synchronous=NORMAL;"
+	"CREATE TABLE IF NOT EXISTS agents ("
+	"  pubkey BLOB PRIMARY KEY, hostname TEXT UNIQUE NOT NULL, labels TEXT NOT NULL,"
+	"  version TEXT NOT NULL, first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS jobs ("
+	"  job_id BLOB PRIMARY KEY, envelope BLOB NOT NULL, operator TEXT NOT NULL,"
+	"  action TEXT NOT NULL, handle TEXT NOT NULL, target TEXT NOT NULL,"
+	"  reason TEXT NOT NULL, created_at INTEGER NOT NULL, deadline INTEGER NOT NULL,"
+	"  target_count INTEGER NOT NULL, state TEXT NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS job_hosts ("
+	"  job_id BLOB NOT NULL, hostname TEXT NOT NULL, pubkey BLOB NOT NULL,"
+	"  status TEXT NOT NULL, reason TEXT NOT NULL DEFAULT '', detail TEXT NOT NULL DEFAULT '',"
+	"  updated_at INTEGER NOT NULL, result BLOB, PRIMARY KEY (job_id, hostname));"
+	"CREATE TABLE IF NOT EXISTS audit ("
+	"  id INTEGER PRIMARY KEY, at INTEGER NOT NULL, who TEXT NOT NULL, event TEXT NOT NULL,"
+	"  job_id TEXT, detail TEXT NOT NULL DEFAULT '');";
+
+static enum ql_err db_fail(struct qc_store *st, const char *what)
+{
+	ql_error("store: %s: %s", what, sqlite3_errmsg(st->db));
+	return QL_ERR_STORE;
+}
+
+enum ql_err qc_store_open(const char *dir, struct qc_store **out)
+{
+	char path[4096];
+	*out = NULL;
+	if (snprintf(path, sizeof path, "%s/coordinator.db", dir) >= (int)sizeof path)
+		return QL_ERR_TOO_BIG;
+	mkdir(dir, 0700);
+	struct qc_store *st = calloc(1, sizeof *st);
+	if (st == NULL)
+		return QL_ERR_NOMEM;
+	if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+	    SQLITE_OK) {
+		ql_error("store: cannot open %s: %s", path,
+		         st->db ? sqlite3_errmsg(st->db) : "out of memory");
+		qc_store_close(st);
+		return QL_ERR_STORE;
+	}
+	sqlite3_busy_timeout(st->db, 5000);
+	char *msg = NULL;
+	if (sqlite3_exec(st->db, schema, NULL, NULL, &msg) != SQLITE_OK) {
+		ql_error("store: cannot initialise %s: %s", path, msg ? msg : "?");
+		sqlite3_free(msg);
+		qc_store_close(st);
+		return QL_ERR_STORE;
+	}
+	*out = st;
+	return QL_OK;
+}
+
+void qc_store_close(struct qc_store *st)
+{
+	if (st == NULL)
+		return;
+	sqlite3_close(st->db);
+	free(st);
+}
+
+static char *labels_text(const struct ql_label *labels, size_t n)
+{
+	size_t cap = 1;
+	for (size_t i = 0; i < n; i++)
+		cap += strlen(labels[i].key) + strlen(labels[i].value) + 2;
+	char *s = malloc(cap), *p = s;
+	if (s == NULL)
+		return NULL;
+	*p = '\0';
+	for (size_t i = 0; i < n; i++)
+		p += snprintf(p, cap - (size_t)(p - s), "%s%s=%s", i ? "," : "", labels[i].key,
+		              labels[i].value);
+	return s;
+}
+
+enum ql_err qc_store_agent_save(struct qc_store *st, const struct qc_agent *a)
+{
+	sqlite3_stmt *q = NULL;
+	char *labels = labels_text(a->labels, a->n_labels);
+	if (labels == NULL)
+		return QL_ERR_NOMEM;
+	enum ql_err err = QL_OK;
+	if (sqlite3_prepare_v2(st->db,
+	                       "INSERT INTO agents (pubkey, hostname, labels, version, first_seen,"
+	                       " last_seen) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(pubkey) DO UPDATE"
+	                       " SET hostname=excluded.hostname, labels=excluded.labels,"
+	                       " version=excluded.version, last_seen=excluded.last_seen",
+	                       -1, &q, NULL) != SQLITE_OK) {
+		err = db_fail(st, "prepare agent save");
+		goto out;
+	}
+	sqlite3_bind_blob(q, 1, a->pk, QL_PUBKEY_LEN, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, a->hostname, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 3, labels, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 4, a->version, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 5, a->first_seen);
+	sqlite3_bind_int64(q, 6, a->last_seen);
+	if (sqlite3_step(q) != SQLITE_DONE)
+		err = db_fail(st, "save agent");
+out:
+	sqlite3_finalize(q);
+	free(labels);
+	return err;
+}
+
+enum ql_err qc_store_agents_load(struct qc_store *st, void (*fn)(void *arg, struct qc_agent *a),
+                                 void *arg)
+{
+	sqlite3_stmt *q = NULL;
+	if (sqlite3_prepare_v2(st->db,
+	                       "SELECT pubkey, hostname, labels, version, first_seen, last_seen"
+	                       " FROM agents",
+	                       -1, &q, NULL) != SQLITE_OK)
+		return db_fail(st, "prepare agents load");
+	int rc;
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		struct qc_agent *a = calloc(1, sizeof *a);
+		if (a == NULL)
+			break;
+		if (sqlite3_column_bytes(q, 0) != QL_PUBKEY_LEN) {
+			free(a);
+			continue;
+		}
+		memcpy(a->pk, sqlite3_column_blob(q, 0), QL_PUBKEY_LEN);
+		a->hostname = strdup((const char *)sqlite3_column_text(q, 1));
+		if (ql_labels_parse((const char *)sqlite3_column_text(q, 2), &a->labels,
+		                    &a->n_labels) != QL_OK) {
+			a->labels = NULL;
+			a->n_labels = 0;
+		}
+		snprintf(a->version, sizeof a->version, "%s", sqlite3_column_text(q, 3));
+		a->first_seen = sqlite3_column_int64(q, 4);
+		a->last_seen = sqlite3_column_int64(q, 5);
+		fn(arg, a);
+	}
+	sqlite3_finalize(q);
+	return rc == SQLITE_DONE ? QL_OK : db_fail(st, "load agents");
+}
+
+static bool exec_sql(struct qc_store *st, const char *sql)
+{
+	return sqlite3_exec(st->db, sql, NULL, NULL, NULL) == SQLITE_OK;
+}
+
+enum ql_err qc_store_job_save(struct qc_store *st, const struct qc_job *job, const char *reason)
+{
+	sqlite3_stmt *q = NULL;
+	if (!exec_sql(st, "BEGIN"))
+		return db_fail(st, "begin");
+	if (sqlite3_prepare_v2(st->db,
+	                       "INSERT INTO jobs (job_id, envelope, operator, action, handle, target,"
+	                       " reason, created_at, deadline, target_count, state)"
+	                       " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running')",
+	                       -1, &q, NULL) != SQLITE_OK)
+		goto fail;
+	sqlite3_bind_blob(q, 1, job->id, QL_JOB_ID_LEN, SQLITE_STATIC);
+	sqlite3_bind_blob(q, 2, job->env, (int)job->env_len, SQLITE_STATIC);
+	sqlite3_bind_text(q, 3, job->operator_name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 4, job->action, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 5, job->handle, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 6, job->target, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 7, reason, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 8, job->created_ms / 1000);
+	sqlite3_bind_int64(q, 9, job->deadline_ms / 1000);
+	sqlite3_bind_int64(q, 10, (sqlite3_int64)job->n_hosts);
+	if (sqlite3_step(q) != SQLITE_DONE)
+		goto fail;
+	sqlite3_finalize(q);
+	q = NULL;
+	for (size_t i = 0; i < job->n_hosts; i++)
+		if (qc_store_host_save(st, &job->hosts[i], NULL, 0) != QL_OK)
+			goto fail;
+	if (!exec_sql(st, "COMMIT"))
+		goto fail;
+	return QL_OK;
+fail:
+	sqlite3_finalize(q);
+	enum ql_err err = db_fail(st, "save job");
+	exec_sql(st, "ROLLBACK");
+	return err;
+}
+
+enum ql_err qc_store_host_save(struct qc_store *st, const struct qc_jobhost *h,
+                               const uint8_t *result_env, size_t result_len)
+{
+	sqlite3_stmt *q = NULL;
+	if (sqlite3_prepare_v2(st->db,
+	                       "INSERT INTO job_hosts (job_id, hostname, pubkey, status, reason,"
+	                       " detail, updated_at, result) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+	                       " ON CONFLICT(job_id, hostname) DO UPDATE SET status=excluded.status,"
+	                       " reason=excluded.reason, detail=excluded.detail,"
+	                       " updated_at=excluded.updated_at,"
+	                       " result=coalesce(excluded.result, result)",
+	                       -1, &q, NULL) != SQLITE_OK)
+		return db_fail(st, "prepare host save");
+	sqlite3_bind_blob(q, 1, h->job->id, QL_JOB_ID_LEN, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, h->agent->hostname, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(q, 3, h->agent->pk, QL_PUBKEY_LEN, SQLITE_STATIC);
+	sqlite3_bind_text(q, 4, qc_host_status_name(h->status), -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 5, h->reason, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 6, h->detail ? h->detail : "", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 7, h->updated_at / 1000);
+	if (result_env)
+		sqlite3_bind_blob(q, 8, result_env, (int)result_len, SQLITE_STATIC);
+	int rc = sqlite3_step(q);
+	sqlite3_finalize(q);
+	return rc == SQLITE_DONE ? QL_OK : db_fail(st, "save host result");
+}
+
+enum ql_err qc_store_job_done(struct qc_store *st, const struct qc_job *job)
+{
+	sqlite3_stmt *q = NULL;
+	if (sqlite3_prepare_v2(st->db, "UPDATE jobs SET state='done' WHERE job_id = ?", -1, &q,
+	                       NULL) != SQLITE_OK)
+		return db_fail(st, "prepare job done");
+	sqlite3_bind_blob(q, 1, job->id, QL_JOB_ID_LEN, SQLITE_STATIC);
+	int rc = sqlite3_step(q);
+	sqlite3_finalize(q);
+	return rc == SQLITE_DONE ? QL_OK : db_fail(st, "mark job done");
+}
+
+enum ql_err qc_store_audit(struct qc_store *st, const char *who, const char *event,
+                           const uint8_t *job_id, const char *detail)
+{
+	sqlite3_stmt *q = NULL;
+	char hex[2 * QL_JOB_ID_LEN + 1];
+	if (sqlite3_prepare_v2(st->db,
+	                       "INSERT INTO audit (at, who, event, job_id, detail)"
+	                       " VALUES (strftime('%s','now'), ?, ?, ?, ?)",
+	                       -1, &q, NULL) != SQLITE_OK)
+		return db_fail(st, "prepare audit");
+	sqlite3_bind_text(q, 1, who, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, event, -1, SQLITE_STATIC);
+	if (job_id) {
+		ql_hex(job_id, QL_JOB_ID_LEN, hex);
+		sqlite3_bind_text(q, 3, hex, -1, SQLITE_TRANSIENT);
+	}
+	sqlite3_bind_text(q, 4, detail ? detail : "", -1, SQLITE_STATIC);
+	int rc = sqlite3_step(q);
+	sqlite3_finalize(q);
+	return rc == SQLITE_DONE ? QL_OK : db_fail(st, "write audit");
+}
