@@ -58,7 +58,8 @@ static void tick_cb(void *arg)
 	do {
 		pthread_mutex_lock(&c->pipe_lock);
 		n = c->n_gone < 256 ? c->n_gone : 256;
-		memcpy(gone, c->gone_pipes + c->n_gone - n, n * sizeof *gone);
+		if (n)
+			memcpy(gone, c->gone_pipes + c->n_gone - n, n * sizeof *gone);
 		c->n_gone -= n;
 		pthread_mutex_unlock(&c->pipe_lock);
 		for (size_t i = 0; i < n; i++)
