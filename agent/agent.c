@@ -103,11 +103,8 @@ static nng_msg *make_signed(struct qa_agent *a, Quell__Kind kind, const Protobuf
 	nng_msg *msg = NULL;
 	if (ql_pack(body, &b, &blen) != QL_OK)
 		return NULL;
-	if (ql_envelope_seal(kind, a->key, b, blen, &env, &elen) == QL_OK &&
-	    nng_msg_alloc(&msg, 0) == 0 && nng_msg_append(msg, env, elen) != 0) {
-		nng_msg_free(msg);
-		msg = NULL;
-	}
+	if (ql_envelope_seal(kind, a->key, b, blen, &env, &elen) == QL_OK)
+		msg = ql_msg_new(env, elen);
 	free(b);
 	free(env);
 	return msg;
@@ -189,10 +186,7 @@ static nng_msg *run_command(struct link *l, const Quell__AgentReply *r)
 		ql_error("could not produce a result: %s", ql_strerror(err));
 		return make_heartbeat(l);
 	}
-	if (nng_msg_alloc(&msg, 0) != 0 || nng_msg_append(msg, res, res_len) != 0) {
-		nng_msg_free(msg);
-		msg = NULL;
-	}
+	msg = ql_msg_new(res, res_len);
 	free(res);
 	return msg;
 }

@@ -9,8 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
+#include "db.h"
 #include "log.h"
 #include "store.h"
 
@@ -19,7 +19,6 @@ struct qa_store {
 };
 
 static const char schema[] =
-	"PRAGMA journal_mode=WAL;"
 	"PRAGMA synchronous=FULL;"
 	"CREATE TABLE IF NOT EXISTS jobs ("
 	"  job_id BLOB PRIMARY KEY,"
@@ -47,29 +46,14 @@ static enum ql_err db_fail(struct qa_store *st, const char *what)
 
 enum ql_err qa_store_open(const char *dir, struct qa_store **out)
 {
-	char path[4096];
 	*out = NULL;
-	if (snprintf(path, sizeof path, "%s/agent.db", dir) >= (int)sizeof path)
-		return QL_ERR_TOO_BIG;
-	mkdir(dir, 0700); /* may exist; sqlite reports the real problem */
 	struct qa_store *st = calloc(1, sizeof *st);
 	if (st == NULL)
 		return QL_ERR_NOMEM;
-	if (sqlite3_open_v2(path, &st->db,
-	                    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-	                    NULL) != SQLITE_OK) {
-		ql_error("store: cannot open %s: %s", path,
-		         st->db ? sqlite3_errmsg(st->db) : "out of memory");
-		qa_store_close(st);
-		return QL_ERR_STORE;
-	}
-	sqlite3_busy_timeout(st->db, 5000);
-	char *msg = NULL;
-	if (sqlite3_exec(st->db, schema, NULL, NULL, &msg) != SQLITE_OK) {
-		ql_error("store: cannot initialise %s: %s", path, msg ? msg : "?");
-		sqlite3_free(msg);
-		qa_store_close(st);
-		return QL_ERR_STORE;
+	enum ql_err err = ql_db_open(dir, "agent.db", schema, &st->db);
+	if (err != QL_OK) {
+		free(st);
+		return err;
 	}
 	*out = st;
 	return QL_OK;

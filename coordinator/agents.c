@@ -17,6 +17,7 @@
 #include "envelope.h"
 #include "log.h"
 #include "store.h"
+#include "transport.h"
 
 #define HELLO_SKEW 300 /* seconds a hello's clock may be off before we warn */
 
@@ -39,18 +40,9 @@ static void reply_type(struct qc_rctx *rc, Quell__AgentReply__Type type, const c
 	Quell__AgentReply r = QUELL__AGENT_REPLY__INIT;
 	r.type = type;
 	r.error = (char *)(error ? error : "");
-	uint8_t *buf;
-	size_t len;
-	nng_msg *msg = NULL;
-	if (ql_pack(&r.base, &buf, &len) == QL_OK) {
-		if (nng_msg_alloc(&msg, 0) != 0 || nng_msg_append(msg, buf, len) != 0) {
-			nng_msg_free(msg);
-			msg = NULL;
-		}
-		free(buf);
-	}
-	if (msg == NULL && nng_msg_alloc(&msg, 0) != 0)
-		return; /* out of memory: the agent's REQ will resend */
+	nng_msg *msg = ql_msg_pack(&r.base);
+	if (msg == NULL)
+		return; /* out of memory: the agent's REQ resends */
 	qc_rctx_reply(rc, msg);
 }
 
@@ -81,17 +73,9 @@ void qc_agent_next(struct qc *c, struct qc_agent *a, struct qc_rctx *rc)
 	r.command.len = h->job->env_len;
 	r.job_id.data = h->job->id;
 	r.job_id.len = QL_JOB_ID_LEN;
-	uint8_t *buf;
-	size_t len;
-	nng_msg *msg = NULL;
-	if (ql_pack(&r.base, &buf, &len) != QL_OK)
+	nng_msg *msg = ql_msg_pack(&r.base);
+	if (msg == NULL)
 		return; /* the agent's REQ resends; we try again then */
-	if (nng_msg_alloc(&msg, 0) != 0 || nng_msg_append(msg, buf, len) != 0) {
-		nng_msg_free(msg);
-		free(buf);
-		return;
-	}
-	free(buf);
 	if (a->parked == rc)
 		a->parked = NULL;
 	h->status = QC_HOST_DELIVERED;

@@ -18,21 +18,13 @@
 #include "envelope.h"
 #include "log.h"
 #include "store.h"
+#include "transport.h"
 
 static void send_reply(struct qc_rctx *rc, Quell__ControlReply *r)
 {
-	uint8_t *buf;
-	size_t len;
-	nng_msg *msg = NULL;
-	if (ql_pack(&r->base, &buf, &len) == QL_OK) {
-		if (nng_msg_alloc(&msg, 0) != 0 || nng_msg_append(msg, buf, len) != 0) {
-			nng_msg_free(msg);
-			msg = NULL;
-		}
-		free(buf);
-	}
+	nng_msg *msg = ql_msg_pack(&r->base);
 	if (msg == NULL && nng_msg_alloc(&msg, 0) != 0)
-		return;
+		return; /* the CLI times out and says so */
 	qc_rctx_reply(rc, msg);
 }
 

@@ -6,8 +6,10 @@
  * URL would silently run without them, so it is refused with a clear reason.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "codec.h"
 #include "ql_limits.h"
 #include "transport.h"
 
@@ -37,4 +39,27 @@ enum ql_err ql_socket_limit(nng_socket s, size_t max_msg)
 {
 	return nng_socket_set_size(s, NNG_OPT_RECVMAXSZ, max_msg) == 0 ? QL_OK
 	                                                               : QL_ERR_TRANSPORT;
+}
+
+nng_msg *ql_msg_new(const uint8_t *buf, size_t len)
+{
+	nng_msg *msg = NULL;
+	if (nng_msg_alloc(&msg, 0) != 0)
+		return NULL;
+	if (nng_msg_append(msg, buf, len) != 0) {
+		nng_msg_free(msg);
+		return NULL;
+	}
+	return msg;
+}
+
+nng_msg *ql_msg_pack(const ProtobufCMessage *m)
+{
+	uint8_t *buf;
+	size_t len;
+	if (ql_pack(m, &buf, &len) != QL_OK)
+		return NULL;
+	nng_msg *msg = ql_msg_new(buf, len);
+	free(buf);
+	return msg;
 }
