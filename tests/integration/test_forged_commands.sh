@@ -10,7 +10,7 @@ cleanup() {
 	[ -n "$agent_pid" ] && kill "$agent_pid" 2>/dev/null && wait "$agent_pid" 2>/dev/null
 	rm -rf "$dir"
 }
-trap cleanup EXIT
+on_exit cleanup
 
 port=$(free_port)
 url="tcp://127.0.0.1:$port"
@@ -55,7 +55,7 @@ head -c 300 /dev/urandom > "$dir/garbage"
 	"$dir/elsewhere" "$dir/denied" "$dir/nohandle" "$dir/garbage" "$dir/good" "$dir/good" \
 	"$dir/ping1" "$dir/ping2" > "$dir/answers" 2>"$dir/serve.err" &
 serve_pid=$!
-wait_until 10 ss -Hltn "sport = :$port" | grep -q .
+wait_until 10 port_listening "$port"
 "$BIN/quell-agent" -c "$dir/agent.conf" 2> "$dir/agent.log" &
 agent_pid=$!
 # Between the two deliveries of "good" the page is removed: it must not come back.

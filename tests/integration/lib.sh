@@ -1,0 +1,145 @@
+# lib.sh: helpers for the integration tests, sourced by each test_*.sh. A
+# test starts real binaries on loopback (usually a whole fleet through
+# `./dev fleet`), runs the CLI the way an operator would, and checks exit
+# codes, output and files on disk. Nothing here sleeps for a fixed time:
+# waiting is polling with a deadline. ctest sets QUELL_BIN (and QUELL_ROOT).
+#
+#   fleet_up N                 coordinator + N agents in $FLEET; stopped and removed on exit
+#   q ARGS...                  the quell CLI ($QUELL_CONFIG points at the fleet)
+#   expect_exit CODE CMD...    run CMD, its output (stdout+stderr) in $OUT, exit status must be CODE
+#   assert_contains STR        $OUT contains STR (a fixed string); assert_not_contains
+#   assert_file_contains F STR / assert_no_file F
+#   wait_until SECONDS CMD...  poll CMD every 0.1 s until it succeeds
+#   restart_agent NAME [CMD...] stop agent NAME, run CMD (e.g. edit its config), start it again
+#   free_port / port_listening PORT
+#   on_exit CMD...             run CMD when the test ends (last registered runs first)
+#   fail MSG / pass
+set -euo pipefail
+
+ROOT=${QUELL_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+BIN=$(cd "${QUELL_BIN:?set QUELL_BIN to the directory holding quell, quell-agent, quell-coordinator}" && pwd)
+export QUELL_BIN=$BIN
+TEST_NAME=$(basename "$0" .sh)
+OUT=
+FLEET=
+NL=$'\n'
+
+fail() {
+	printf 'FAIL %s: %s\n' "$TEST_NAME" "$*" >&2
+	exit 1
+}
+
+pass() {
+	echo "PASS $TEST_NAME"
+}
+
+# A failing command at the top level of a test says where it was.
+trap 'echo "FAIL $TEST_NAME: line $LINENO: \"$BASH_COMMAND\" exited $?" >&2' ERR
+
+_cleanups=()
+on_exit() {
+	_cleanups+=("$(printf '%q ' "$@")")
+}
+_run_cleanups() {
+	_exit_rc=$?
+	local i
+	for ((i = ${#_cleanups[@]} - 1; i >= 0; i--)); do
+		eval "${_cleanups[i]}" || true
+	done
+	exit "$_exit_rc"
+}
+trap _run_cleanups EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+_now_ms() {
+	local t=${EPOCHREALTIME/[.,]/}
+	echo $((t / 1000))
+}
+
+wait_until() {
+	local secs=$1 deadline
+	shift
+	deadline=$(($(_now_ms) + secs * 1000))
+	until "$@"; do
+		(($(_now_ms) < deadline)) || fail "gave up after ${secs}s waiting for: $*"
+		sleep 0.1
+	done
+}
+
+port_listening() {
+	[[ -n "$(ss -Hltn "sport = :$1")" ]]
+}
+
+free_port() {
+	local p
+	while :; do
+		p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+		port_listening "$p" || break
+	done
+	echo "$p"
+}
+
+# On failure, what the fleet's logs say, before the directory goes away.
+_fleet_logs() {
+	local log
+	echo "--- $FLEET/coordinator.log (tail)" >&2
+	tail -n 20 "$FLEET/coordinator.log" >&2 || true
+	for log in "$FLEET"/hosts/*/agent.log; do
+		grep -Eqs ' (error|warn): ' "$log" || continue
+		echo "--- $log (errors and warnings)" >&2
+		grep -E ' (error|warn): ' "$log" | tail -n 10 >&2
+	done
+}
+
+_fleet_down() {
+	((_exit_rc == 0)) || _fleet_logs
+	"$ROOT/dev" fleet stop "$FLEET" >/dev/null 2>&1 || true
+	rm -rf "$FLEET"
+}
+
+fleet_up() {
+	local out
+	FLEET=$(mktemp -d "${TMPDIR:-/tmp}/quell-fleet.XXXXXX")
+	on_exit _fleet_down
+	out=$("$ROOT/dev" fleet start "$1" "$FLEET" 2>&1) ||
+		fail "a fleet of $1 did not start:$NL$out"
+	# shellcheck source=/dev/null
+	. "$FLEET/env"
+}
+
+q() {
+	"$BIN/quell" "$@"
+}
+
+expect_exit() {
+	local want=$1 rc=0
+	shift
+	OUT=$("$@" 2>&1) || rc=$?
+	((rc == want)) || fail "'$*' exited $rc, expected $want; its output:$NL$OUT"
+}
+
+assert_contains() {
+	[[ "$OUT" == *"$1"* ]] || fail "expected the output to contain '$1'; it was:$NL$OUT"
+}
+
+assert_not_contains() {
+	[[ "$OUT" != *"$1"* ]] || fail "expected the output not to contain '$1'; it was:$NL$OUT"
+}
+
+assert_file_contains() {
+	[[ -f "$1" ]] || fail "expected $1 to exist"
+	grep -qF -- "$2" "$1" || fail "expected $1 to contain '$2'; it has:$NL$(head -c 2000 "$1")"
+}
+
+assert_no_file() {
+	[[ ! -e "$1" ]] || fail "expected no $1; it exists"
+}
+
+restart_agent() {
+	local name=$1
+	shift
+	"$ROOT/dev" fleet stop-agent "$FLEET" "$name" || fail "could not stop $name"
+	(($# == 0)) || "$@"
+	"$ROOT/dev" fleet start-agent "$FLEET" "$name" || fail "could not start $name again"
+}
