@@ -106,7 +106,12 @@ static int agent_key(struct parse *p, const char *key, const char *value)
 				free(copy);
 				FAIL(p, "at most %d coordinator URLs", QA_MAX_COORDINATORS);
 			}
-			c->coordinators[c->n_coordinators++] = strdup(u);
+			char *url = strdup(u);
+			if (url == NULL) {
+				free(copy);
+				FAIL(p, "out of memory");
+			}
+			c->coordinators[c->n_coordinators++] = url;
 		}
 		free(copy);
 	} else if (strcmp(key, "key") == 0) {
@@ -146,9 +151,13 @@ static int parse_allow(struct parse *p, struct qa_signer *s, const char *value)
 			FAIL(p, "allow entries are ACTION or ACTION:HANDLE ('*' for any), at most %d",
 			     QA_MAX_RULES);
 		}
-		s->rules[s->n_rules].action = strdup(t);
-		s->rules[s->n_rules].handle = strdup(handle);
-		s->n_rules++;
+		struct qa_rule *r = &s->rules[s->n_rules++];
+		r->action = strdup(t);
+		r->handle = strdup(handle);
+		if (r->action == NULL || r->handle == NULL) {
+			free(copy);
+			FAIL(p, "out of memory"); /* qa_config_free() frees what was copied */
+		}
 	}
 	free(copy);
 	return 1;
@@ -205,7 +214,7 @@ static int handler(void *user, const char *section, const char *key, const char 
 		return 0;
 	if (strcmp(section, "agent") == 0)
 		return agent_key(p, key, value);
-	if (strncmp(section, "signer ", 7) == 0 && ql_ident_ok(section + 7, 64))
+	if (strncmp(section, "signer ", 7) == 0 && ql_ident_ok(section + 7, QL_MAX_NAME))
 		return signer_key(p, section + 7, key, value);
 	if (strncmp(section, "handle ", 7) == 0 && ql_ident_ok(section + 7, QL_MAX_HANDLE))
 		return handle_key(p, section + 7, key, value);
@@ -225,6 +234,10 @@ static bool finish(struct parse *p)
 			return false;
 		}
 		c->hostname = strdup(host);
+		if (c->hostname == NULL) {
+			snprintf(p->why, p->whylen, "%s: out of memory", c->path);
+			return false;
+		}
 	}
 	const char *missing = c->n_coordinators == 0 ? "coordinator"
 	                      : c->key_path == NULL  ? "key"

@@ -6,7 +6,7 @@
  *   1. envelope structure and signature      -> malformed / bad-signature
  *   2. command body decoding and limits      -> malformed
  *   3. signer known to this host             -> unknown-signer
- *   4. job id seen before                    -> recorded answer / replayed
+ *   4. (signer, job id) seen before          -> recorded answer / replayed
  *   5. validity window (with clock skew)     -> expired / not-yet-valid
  *   6. selector matches this host            -> not-targeted
  *   7. policy allows signer, action, handle  -> denied
@@ -40,7 +40,9 @@ struct job {
 	uint8_t hash[QL_HASH_LEN];
 	bool have_hash;
 	uint8_t signer_pk[QL_PUBKEY_LEN];
-	char signer[QL_PUBKEY_B64_LEN]; /* config name, or base64 key if unknown */
+	/* config name, or base64 key if unknown */
+	char signer[QL_MAX_NAME + 1 > QL_PUBKEY_B64_LEN ? QL_MAX_NAME + 1 : QL_PUBKEY_B64_LEN];
+	struct qa_job_key key; /* set once the signer and job id are known */
 	struct qa_job_record rec;
 };
 
@@ -164,7 +166,7 @@ static enum ql_err admit(struct job *j, const struct qa_action **act,
 /* Step 10: intent, action, answer. */
 static void perform(struct job *j, const struct qa_action *act, struct qa_action_ctx *ctx)
 {
-	enum ql_err err = qa_store_job_begin(j->x->store, j->job_id, j->hash, j->cmd->expires_at);
+	enum ql_err err = qa_store_job_begin(j->x->store, &j->key, j->hash, j->cmd->expires_at);
 	if (err != QL_OK) {
 		/* Without a durable intent record we cannot promise at-most-once. */
 		set_outcome(j, QUELL__STATUS__STATUS_FAILED, QL_ERR_STORE,
@@ -174,31 +176,36 @@ static void perform(struct job *j, const struct qa_action *act, struct qa_action
 	err = act->run(ctx);
 	set_outcome(j, err == QL_OK ? QUELL__STATUS__STATUS_OK : QUELL__STATUS__STATUS_FAILED, err,
 	            ctx->detail);
-	if (qa_store_job_finish(j->x->store, j->job_id, j->hash, j->cmd->expires_at, &j->rec) !=
-	    QL_OK)
+	if (qa_store_job_finish(j->x->store, &j->key, j->hash, j->cmd->expires_at, &j->rec) != QL_OK)
 		ql_error("could not record the result of a job that ran; a redelivery will be "
 		         "answered 'interrupted'");
 }
 
-/* Answer a job id we have seen before. Returns false if it is a different command. */
-static bool answer_known(struct job *j, const struct qa_job_record *seen)
+enum known { KNOWN_OTHER_COMMAND, KNOWN_ANSWERED, KNOWN_INTERRUPTED };
+
+/*
+ * Answer a job we have seen before: its recorded answer (a duplicate), or, if
+ * we died between intent and outcome, "interrupted" (a first answer: the
+ * coordinator has never heard it). A different command under the same id is
+ * a replay.
+ */
+static enum known answer_known(struct job *j, const struct qa_job_record *seen)
 {
 	if (memcmp(seen->body_hash, j->hash, QL_HASH_LEN) != 0)
-		return false;
+		return KNOWN_OTHER_COMMAND;
 	if (seen->state == QA_JOB_RUNNING) {
 		/* We recorded intent, then died before recording the outcome. */
 		j->rec.started_at = seen->started_at;
 		set_outcome(j, QUELL__STATUS__STATUS_FAILED, QL_ERR_INTERRUPTED,
 		            "interrupted: the agent stopped while this job was running; it was "
 		            "not run again and its effect is unknown, check the host");
-		struct qa_job_record done = j->rec;
-		if (qa_store_job_finish(j->x->store, j->job_id, j->hash, j->cmd->expires_at, &done) !=
+		if (qa_store_job_finish(j->x->store, &j->key, j->hash, j->cmd->expires_at, &j->rec) !=
 		    QL_OK)
 			ql_error("could not record the interrupted job");
-	} else {
-		j->rec = *seen;
+		return KNOWN_INTERRUPTED;
 	}
-	return true;
+	j->rec = *seen;
+	return KNOWN_ANSWERED;
 }
 
 enum ql_err qa_exec(const struct qa_exec_env *x, const uint8_t *env, size_t len,
@@ -243,20 +250,26 @@ enum ql_err qa_exec(const struct qa_exec_env *x, const uint8_t *env, size_t len,
 		goto answer;
 	}
 	snprintf(j.signer, sizeof j.signer, "%s", s->name);
+	j.key = (struct qa_job_key){.signer = j.signer_pk, .job_id = j.job_id};
 
 	/* 4 */
 	struct qa_job_record seen;
-	err = qa_store_job_get(x->store, j.job_id, &seen);
+	err = qa_store_job_get(x->store, &j.key, &seen);
 	if (err != QL_OK) {
 		set_outcome(&j, QUELL__STATUS__STATUS_FAILED, QL_ERR_STORE,
 		            "cannot read the local store; nothing was done");
 		goto answer;
 	}
 	if (seen.state != QA_JOB_NONE) {
-		if (answer_known(&j, &seen)) {
+		switch (answer_known(&j, &seen)) {
+		case KNOWN_ANSWERED:
 			duplicate = true;
-		} else {
+			break;
+		case KNOWN_INTERRUPTED:
+			break;
+		case KNOWN_OTHER_COMMAND:
 			set_outcome(&j, QUELL__STATUS__STATUS_REJECTED, QL_ERR_REPLAYED, NULL);
+			break;
 		}
 		goto answer;
 	}
@@ -275,8 +288,7 @@ enum ql_err qa_exec(const struct qa_exec_env *x, const uint8_t *env, size_t len,
 	perform(&j, act, &ctx);
 
 answer:
-	if (record && qa_store_job_finish(x->store, j.job_id, j.hash, j.cmd->expires_at, &j.rec) !=
-	                  QL_OK)
+	if (record && qa_store_job_finish(x->store, &j.key, j.hash, j.cmd->expires_at, &j.rec) != QL_OK)
 		ql_error("could not record a rejection");
 	if (!duplicate)
 		audit(&j);

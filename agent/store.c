@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "db.h"
+#include "keys.h"
 #include "log.h"
 #include "store.h"
 
@@ -20,8 +21,11 @@ struct qa_store {
 
 static const char schema[] =
 	"PRAGMA synchronous=FULL;"
+	/* Job ids are namespaced by signer: one signer can never answer for,
+	 * or block, a job id chosen by another. */
 	"CREATE TABLE IF NOT EXISTS jobs ("
-	"  job_id BLOB PRIMARY KEY,"
+	"  signer BLOB NOT NULL,"
+	"  job_id BLOB NOT NULL,"
 	"  body_hash BLOB NOT NULL,"
 	"  expires_at INTEGER NOT NULL,"
 	"  state TEXT NOT NULL,"       /* running | done */
@@ -29,7 +33,8 @@ static const char schema[] =
 	"  reason TEXT NOT NULL DEFAULT '',"
 	"  detail TEXT NOT NULL DEFAULT '',"
 	"  started_at INTEGER NOT NULL DEFAULT 0,"
-	"  finished_at INTEGER NOT NULL DEFAULT 0);"
+	"  finished_at INTEGER NOT NULL DEFAULT 0,"
+	"  PRIMARY KEY (signer, job_id));"
 	"CREATE INDEX IF NOT EXISTS jobs_expiry ON jobs(expires_at);"
 	"CREATE TABLE IF NOT EXISTS audit ("
 	"  id INTEGER PRIMARY KEY,"
@@ -72,17 +77,23 @@ static void copy_text(char *dst, size_t cap, const unsigned char *src)
 	snprintf(dst, cap, "%s", src ? (const char *)src : "");
 }
 
-enum ql_err qa_store_job_get(struct qa_store *st, const uint8_t *job_id,
+static void bind_key(sqlite3_stmt *q, const struct qa_job_key *k)
+{
+	sqlite3_bind_blob(q, 1, k->signer, QL_PUBKEY_LEN, SQLITE_STATIC);
+	sqlite3_bind_blob(q, 2, k->job_id, QL_JOB_ID_LEN, SQLITE_STATIC);
+}
+
+enum ql_err qa_store_job_get(struct qa_store *st, const struct qa_job_key *k,
                              struct qa_job_record *rec)
 {
 	sqlite3_stmt *q = NULL;
 	memset(rec, 0, sizeof *rec);
 	if (sqlite3_prepare_v2(st->db,
 	                       "SELECT body_hash, state, status, reason, detail, started_at,"
-	                       " finished_at FROM jobs WHERE job_id = ?",
+	                       " finished_at FROM jobs WHERE signer = ? AND job_id = ?",
 	                       -1, &q, NULL) != SQLITE_OK)
 		return db_fail(st, "prepare job lookup");
-	sqlite3_bind_blob(q, 1, job_id, QL_JOB_ID_LEN, SQLITE_STATIC);
+	bind_key(q, k);
 	int rc = sqlite3_step(q);
 	enum ql_err err = QL_OK;
 	if (rc == SQLITE_ROW) {
@@ -102,18 +113,18 @@ enum ql_err qa_store_job_get(struct qa_store *st, const uint8_t *job_id,
 	return err;
 }
 
-enum ql_err qa_store_job_begin(struct qa_store *st, const uint8_t *job_id,
+enum ql_err qa_store_job_begin(struct qa_store *st, const struct qa_job_key *k,
                                const uint8_t *body_hash, int64_t expires_at)
 {
 	sqlite3_stmt *q = NULL;
 	if (sqlite3_prepare_v2(st->db,
-	                       "INSERT INTO jobs (job_id, body_hash, expires_at, state, started_at)"
-	                       " VALUES (?, ?, ?, 'running', strftime('%s','now'))",
+	                       "INSERT INTO jobs (signer, job_id, body_hash, expires_at, state,"
+	                       " started_at) VALUES (?, ?, ?, ?, 'running', strftime('%s','now'))",
 	                       -1, &q, NULL) != SQLITE_OK)
 		return db_fail(st, "prepare job begin");
-	sqlite3_bind_blob(q, 1, job_id, QL_JOB_ID_LEN, SQLITE_STATIC);
-	sqlite3_bind_blob(q, 2, body_hash, QL_HASH_LEN, SQLITE_STATIC);
-	sqlite3_bind_int64(q, 3, expires_at);
+	bind_key(q, k);
+	sqlite3_bind_blob(q, 3, body_hash, QL_HASH_LEN, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 4, expires_at);
 	int rc = sqlite3_step(q);
 	sqlite3_finalize(q);
 	if (rc == SQLITE_CONSTRAINT)
@@ -121,28 +132,28 @@ enum ql_err qa_store_job_begin(struct qa_store *st, const uint8_t *job_id,
 	return rc == SQLITE_DONE ? QL_OK : db_fail(st, "record intent");
 }
 
-enum ql_err qa_store_job_finish(struct qa_store *st, const uint8_t *job_id,
+enum ql_err qa_store_job_finish(struct qa_store *st, const struct qa_job_key *k,
                                 const uint8_t *body_hash, int64_t expires_at,
                                 const struct qa_job_record *rec)
 {
 	sqlite3_stmt *q = NULL;
 	if (sqlite3_prepare_v2(
 		    st->db,
-		    "INSERT INTO jobs (job_id, body_hash, expires_at, state, status, reason, detail,"
-		    " started_at, finished_at) VALUES (?, ?, ?, 'done', ?, ?, ?, ?, ?)"
-		    " ON CONFLICT(job_id) DO UPDATE SET state='done', status=excluded.status,"
+		    "INSERT INTO jobs (signer, job_id, body_hash, expires_at, state, status, reason,"
+		    " detail, started_at, finished_at) VALUES (?, ?, ?, ?, 'done', ?, ?, ?, ?, ?)"
+		    " ON CONFLICT(signer, job_id) DO UPDATE SET state='done', status=excluded.status,"
 		    " reason=excluded.reason, detail=excluded.detail,"
 		    " finished_at=excluded.finished_at",
 		    -1, &q, NULL) != SQLITE_OK)
 		return db_fail(st, "prepare job finish");
-	sqlite3_bind_blob(q, 1, job_id, QL_JOB_ID_LEN, SQLITE_STATIC);
-	sqlite3_bind_blob(q, 2, body_hash, QL_HASH_LEN, SQLITE_STATIC);
-	sqlite3_bind_int64(q, 3, expires_at);
-	sqlite3_bind_int(q, 4, rec->status);
-	sqlite3_bind_text(q, 5, rec->reason, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 6, rec->detail, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(q, 7, rec->started_at);
-	sqlite3_bind_int64(q, 8, rec->finished_at);
+	bind_key(q, k);
+	sqlite3_bind_blob(q, 3, body_hash, QL_HASH_LEN, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 4, expires_at);
+	sqlite3_bind_int(q, 5, rec->status);
+	sqlite3_bind_text(q, 6, rec->reason, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 7, rec->detail, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 8, rec->started_at);
+	sqlite3_bind_int64(q, 9, rec->finished_at);
 	int rc = sqlite3_step(q);
 	sqlite3_finalize(q);
 	return rc == SQLITE_DONE ? QL_OK : db_fail(st, "record result");

@@ -28,6 +28,12 @@ struct qa_job_record {
 	int64_t started_at, finished_at;
 };
 
+/* A job is identified by who signed it and the id they chose. */
+struct qa_job_key {
+	const uint8_t *signer; /* QL_PUBKEY_LEN bytes */
+	const uint8_t *job_id; /* QL_JOB_ID_LEN bytes */
+};
+
 struct qa_audit_entry {
 	const uint8_t *job_id; /* may be NULL */
 	const char *signer;    /* name or short key */
@@ -38,14 +44,14 @@ struct qa_audit_entry {
 QL_NODISCARD enum ql_err qa_store_open(const char *dir, struct qa_store **out);
 void qa_store_close(struct qa_store *st);
 
-/* Look a job id up; rec->state is QA_JOB_NONE if never seen. */
-QL_NODISCARD enum ql_err qa_store_job_get(struct qa_store *st, const uint8_t *job_id,
+/* Look a job up; rec->state is QA_JOB_NONE if never seen. */
+QL_NODISCARD enum ql_err qa_store_job_get(struct qa_store *st, const struct qa_job_key *k,
                                           struct qa_job_record *rec);
 /* Record intent (state running) before acting. QL_ERR_REPLAYED if it exists. */
-QL_NODISCARD enum ql_err qa_store_job_begin(struct qa_store *st, const uint8_t *job_id,
+QL_NODISCARD enum ql_err qa_store_job_begin(struct qa_store *st, const struct qa_job_key *k,
                                             const uint8_t *body_hash, int64_t expires_at);
 /* Record the final answer (insert or complete the running row). */
-QL_NODISCARD enum ql_err qa_store_job_finish(struct qa_store *st, const uint8_t *job_id,
+QL_NODISCARD enum ql_err qa_store_job_finish(struct qa_store *st, const struct qa_job_key *k,
                                              const uint8_t *body_hash, int64_t expires_at,
                                              const struct qa_job_record *rec);
 QL_NODISCARD enum ql_err qa_store_audit(struct qa_store *st, const struct qa_audit_entry *e);

@@ -84,6 +84,26 @@ void qc_agent_next(struct qc *c, struct qc_agent *a, struct qc_rctx *rc)
 	qc_rctx_reply(rc, msg);
 }
 
+/* Replace an agent's labels with the ones its hello announced. */
+static enum ql_err copy_labels(struct qc_agent *a, const Quell__Hello *h)
+{
+	struct ql_label *labels = calloc(h->n_labels ? h->n_labels : 1, sizeof *labels);
+	if (labels == NULL)
+		return QL_ERR_NOMEM;
+	for (size_t i = 0; i < h->n_labels; i++) {
+		labels[i].key = strdup(h->labels[i]->key);
+		labels[i].value = strdup(h->labels[i]->value);
+		if (labels[i].key == NULL || labels[i].value == NULL) {
+			ql_labels_free(labels, i + 1);
+			return QL_ERR_NOMEM;
+		}
+	}
+	ql_labels_free(a->labels, a->n_labels);
+	a->labels = labels;
+	a->n_labels = h->n_labels;
+	return QL_OK;
+}
+
 static void on_hello(struct qc *c, struct qc_rctx *rc, const struct ql_opened *o)
 {
 	Quell__Hello *h = NULL;
@@ -110,31 +130,33 @@ static void on_hello(struct qc *c, struct qc_rctx *rc, const struct ql_opened *o
 		quell__hello__free_unpacked(h, NULL);
 		return;
 	}
+	char *name = NULL;
+	if (a == NULL || strcmp(a->hostname, h->hostname) != 0) {
+		name = strdup(h->hostname);
+		if (name == NULL)
+			goto out; /* dropped; the agent's REQ resends it */
+	}
 	if (a == NULL) {
 		a = calloc(1, sizeof *a);
-		if (a == NULL)
+		if (a == NULL) {
+			free(name);
 			goto out;
+		}
 		memcpy(a->pk, o->signer, QL_PUBKEY_LEN);
 		a->first_seen = now;
 		HASH_ADD(hh_pk, c->agents_by_pk, pk, QL_PUBKEY_LEN, a);
 		ql_info("new agent %s (key %s)", h->hostname, key);
-	} else if (strcmp(a->hostname, h->hostname) != 0) {
+	} else if (name) {
 		ql_info("agent key %s renamed itself from %s to %s", key, a->hostname, h->hostname);
 		HASH_DELETE(hh_name, c->agents_by_name, a);
-	}
-	if (a->hostname == NULL || strcmp(a->hostname, h->hostname) != 0) {
 		free(a->hostname);
-		a->hostname = strdup(h->hostname);
+	}
+	if (name) {
+		a->hostname = name;
 		HASH_ADD_KEYPTR(hh_name, c->agents_by_name, a->hostname, strlen(a->hostname), a);
 	}
-	ql_labels_free(a->labels, a->n_labels);
-	a->labels = calloc(h->n_labels ? h->n_labels : 1, sizeof *a->labels);
-	a->n_labels = 0;
-	for (size_t i = 0; a->labels && i < h->n_labels; i++) {
-		a->labels[i].key = strdup(h->labels[i]->key);
-		a->labels[i].value = strdup(h->labels[i]->value);
-		a->n_labels++;
-	}
+	if (copy_labels(a, h) != QL_OK)
+		goto out;
 	snprintf(a->version, sizeof a->version, "%s", h->version);
 	if (!a->connected)
 		ql_info("agent %s connected", a->hostname);

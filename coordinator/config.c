@@ -10,6 +10,7 @@
 
 #include "codec.h"
 #include "config.h"
+#include "ql_limits.h"
 #include "transport.h"
 
 struct parse {
@@ -74,7 +75,7 @@ static int handler(void *user, const char *section, const char *key, const char 
 		}
 		FAIL(p, "unknown key '%s' in [coordinator]", key);
 	}
-	if (strncmp(section, "operator ", 9) == 0 && ql_ident_ok(section + 9, 64)) {
+	if (strncmp(section, "operator ", 9) == 0 && ql_ident_ok(section + 9, QL_MAX_NAME)) {
 		struct qc_operator *o = operator_for(c, section + 9);
 		if (o == NULL)
 			FAIL(p, "too many operators (at most %d)", QC_MAX_OPERATORS);

@@ -124,7 +124,12 @@ static void rctx_cb(void *arg)
 			rc->pipe = nng_msg_get_pipe(msg);
 			rc->state = QC_RCTX_BUSY;
 			p->on_request(p->arg, rc, msg);
-			/* handler replied or parked */
+			if (rc->state == QC_RCTX_BUSY) {
+				/* No reply and not parked (out of memory): drop the request;
+				 * the peer's REQ socket resends it. The context is reused. */
+				rc->next = p->free_list;
+				p->free_list = rc;
+			}
 		} else if (rv != NNG_ECLOSED && !p->closing) {
 			ql_warn("receive failed: %s", nng_strerror(rv));
 			rc->next = p->free_list;

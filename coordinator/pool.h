@@ -42,7 +42,9 @@ struct qc_pool {
 	struct qc_rctx **all;      /* every context, for shutdown */
 	size_t cap_all;
 	bool closing;
-	/* Called with the lock held. Must call qc_rctx_reply or qc_rctx_park. */
+	/* Called with the lock held. Calls qc_rctx_reply or qc_rctx_park; if it
+	 * can do neither (out of memory), the request is dropped and the peer's
+	 * REQ socket sends it again. */
 	void (*on_request)(void *arg, struct qc_rctx *rc, nng_msg *msg);
 	/* Called with the lock held when a parked context's time is up. */
 	void (*on_expire)(void *arg, struct qc_rctx *rc);

@@ -80,6 +80,11 @@ bool ql_text_ok(const char *s, size_t max)
 		if ((extra == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
 		    (extra == 3 && (cp < 0x10000 || cp > 0x10ffff)))
 			return false;
+		/* C1 controls, and the line separators and bidirectional overrides
+		 * that make a terminal show something other than what was signed. */
+		if ((cp >= 0x80 && cp <= 0x9f) || cp == 0x2028 || cp == 0x2029 ||
+		    (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069))
+			return false;
 		n += extra + 1;
 		if (n > max)
 			return false;

@@ -1,5 +1,5 @@
 /*
- * limits.h: every hard limit on bytes that come from outside, in one place.
+ * ql_limits.h: every hard limit on bytes that come from outside, in one place.
  * Decoders check these where the bytes enter (proto/codec.c, config loaders)
  * before anything else looks at the data. Raising one is a protocol decision.
  */
@@ -17,6 +17,7 @@
 #define QL_MAX_SELECTOR_ALTS 16
 #define QL_MAX_ACTION 32
 #define QL_MAX_HANDLE 64
+#define QL_MAX_NAME 64             /* signer and operator names in configs */
 #define QL_MAX_ARGS 16
 #define QL_MAX_ARG_KEY 32
 #define QL_MAX_ARG_VALUE 1024

@@ -11,6 +11,7 @@
 #include <stddef.h>
 
 #include "keys.h"
+#include "ql_limits.h"
 #include "quell.pb-c.h"
 
 /* Exit statuses, part of the CLI's contract (README "Exit codes"). */
@@ -59,8 +60,14 @@ int qcli_run(const struct qcli_opts *o, const char *action, const char *handle,
 struct qcli_host {
 	char *host, *status, *reason, *detail;
 };
-void qcli_print_results(const char *job_hex, const char *action, const char *target,
-                        struct qcli_host *hosts, size_t n, bool json, double seconds);
+/* What was asked, for the summary line and the JSON object. */
+struct qcli_job {
+	char hex[2 * QL_JOB_ID_LEN + 1];
+	const char *action, *handle, *target;
+	char what[160]; /* "maintenance site mode=on": action, handle, short arguments */
+};
+void qcli_print_results(const struct qcli_job *job, struct qcli_host *hosts, size_t n, bool json,
+                        double seconds);
 void qcli_progress(size_t n_done, size_t n_total, const struct qcli_host *hosts, double secs);
 
 extern const struct qcli_verb qcli_verb_keygen, qcli_verb_agents, qcli_verb_ping,

@@ -273,7 +273,7 @@ static enum ql_err sign_command(struct qcli_conn *c, const struct qcli_opts *o,
 	return err;
 }
 
-static void take_results(Quell__ControlReply *r, struct qcli_host *hosts, size_t *n, size_t cap)
+static bool take_results(Quell__ControlReply *r, struct qcli_host *hosts, size_t *n, size_t cap)
 {
 	for (size_t i = 0; i < r->n_results && *n < cap; i++) {
 		Quell__HostResult *h = r->results[i];
@@ -282,6 +282,22 @@ static void take_results(Quell__ControlReply *r, struct qcli_host *hosts, size_t
 		d->status = strdup(h->status);
 		d->reason = strdup(h->reason);
 		d->detail = strdup(h->detail);
+		if (!d->host || !d->status || !d->reason || !d->detail)
+			return false;
+	}
+	return true;
+}
+
+/* "maintenance site mode=on": enough to tell two jobs apart in a summary. */
+static void describe(struct qcli_job *job, Quell__Arg **args, size_t n_args)
+{
+	size_t len = (size_t)snprintf(job->what, sizeof job->what, "%s%s%s", job->action,
+	                              job->handle[0] ? " " : "", job->handle);
+	for (size_t i = 0; i < n_args && len < sizeof job->what; i++) {
+		if (strlen(args[i]->value) > 24 || strpbrk(args[i]->value, " \t\n"))
+			continue; /* messages and other long text: see the JSON */
+		len += (size_t)snprintf(job->what + len, sizeof job->what - len, " %s=%s",
+		                        args[i]->key, args[i]->value);
 	}
 }
 
@@ -294,7 +310,9 @@ int qcli_run(const struct qcli_opts *o, const char *action, const char *handle,
 		return code;
 	uint8_t job_id[QL_JOB_ID_LEN], *env = NULL;
 	size_t env_len;
-	char hex[2 * QL_JOB_ID_LEN + 1];
+	struct qcli_job job = {.action = action, .handle = handle, .target = o->target};
+	const char *hex = job.hex;
+	describe(&job, args, n_args);
 	struct qcli_host *hosts = NULL;
 	size_t n = 0, total = 0;
 	int64_t start = ql_mono_ms();
@@ -304,7 +322,7 @@ int qcli_run(const struct qcli_opts *o, const char *action, const char *handle,
 		code = QCLI_EXIT_NOT_OK;
 		goto out;
 	}
-	ql_hex(job_id, QL_JOB_ID_LEN, hex);
+	ql_hex(job_id, QL_JOB_ID_LEN, job.hex);
 	Quell__ControlRequest req;
 	quell__control_request__init(&req);
 	req.req_case = QUELL__CONTROL_REQUEST__REQ_SUBMIT;
@@ -341,7 +359,12 @@ int qcli_run(const struct qcli_opts *o, const char *action, const char *handle,
 			fprintf(stderr, "quell: lost track of job %s\n", hex);
 			goto out;
 		}
-		take_results(r, hosts, &n, total);
+		if (!take_results(r, hosts, &n, total)) {
+			quell__control_reply__free_unpacked(r, NULL);
+			fprintf(stderr, "quell: out of memory following job %s\n", hex);
+			code = QCLI_EXIT_NOT_OK;
+			goto out;
+		}
 		done = r->done;
 		quell__control_reply__free_unpacked(r, NULL);
 		if (tty)
@@ -349,8 +372,7 @@ int qcli_run(const struct qcli_opts *o, const char *action, const char *handle,
 	}
 	if (tty)
 		fprintf(stderr, "\r\033[K");
-	qcli_print_results(hex, action, o->target, hosts, n, o->json,
-	                   (double)(ql_mono_ms() - start) / 1000.0);
+	qcli_print_results(&job, hosts, n, o->json, (double)(ql_mono_ms() - start) / 1000.0);
 	code = QCLI_EXIT_OK;
 	for (size_t i = 0; i < n; i++)
 		if (strcmp(hosts[i].status, "ok") != 0)

@@ -44,13 +44,14 @@ void qcli_progress(size_t n_done, size_t n_total, const struct qcli_host *hosts,
 	fflush(stderr);
 }
 
-static void print_json(const char *job_hex, const char *action, const char *target,
-                       struct qcli_host *hosts, size_t n, double seconds)
+static void print_json(const struct qcli_job *job, struct qcli_host *hosts, size_t n,
+                       double seconds)
 {
 	cJSON *root = cJSON_CreateObject();
-	cJSON_AddStringToObject(root, "job", job_hex);
-	cJSON_AddStringToObject(root, "action", action);
-	cJSON_AddStringToObject(root, "target", target);
+	cJSON_AddStringToObject(root, "job", job->hex);
+	cJSON_AddStringToObject(root, "action", job->action);
+	cJSON_AddStringToObject(root, "handle", job->handle);
+	cJSON_AddStringToObject(root, "target", job->target);
 	cJSON_AddNumberToObject(root, "seconds", seconds);
 	cJSON *counts = cJSON_AddObjectToObject(root, "counts");
 	for (size_t s = 0; s < N_STATUSES; s++)
@@ -71,12 +72,12 @@ static void print_json(const char *job_hex, const char *action, const char *targ
 	cJSON_Delete(root);
 }
 
-void qcli_print_results(const char *job_hex, const char *action, const char *target,
-                        struct qcli_host *hosts, size_t n, bool json, double seconds)
+void qcli_print_results(const struct qcli_job *job, struct qcli_host *hosts, size_t n, bool json,
+                        double seconds)
 {
 	qsort(hosts, n, sizeof *hosts, by_host);
 	if (json) {
-		print_json(job_hex, action, target, hosts, n, seconds);
+		print_json(job, hosts, n, seconds);
 		return;
 	}
 	size_t width = 4;
@@ -99,7 +100,8 @@ void qcli_print_results(const char *job_hex, const char *action, const char *tar
 			       hosts[i].detail);
 		}
 	}
-	printf("job %s: %s on %zu host%s in %.2fs:", job_hex, action, n, n == 1 ? "" : "s", seconds);
+	printf("job %s: %s: %zu host%s in %.2fs:", job->hex, job->what, n, n == 1 ? "" : "s",
+	       seconds);
 	const char *sep = " ";
 	for (size_t s = 0; s < N_STATUSES; s++) {
 		size_t k = count(hosts, n, statuses[s]);

@@ -13,6 +13,8 @@
 #   restart_agent NAME [CMD...] stop agent NAME, run CMD (e.g. edit its config), start it again
 #   free_port / port_listening PORT
 #   on_exit CMD...             run CMD when the test ends (last registered runs first)
+#   sanitizer_reports LOG...   in a cleanup: fail the test if a log holds a sanitizer report
+#                              (fleet_up's cleanup does this for the fleet's logs)
 #   fail MSG / pass
 set -euo pipefail
 
@@ -29,8 +31,11 @@ fail() {
 	exit 1
 }
 
+# Reached the end; PASS is printed once the cleanups (which may still find
+# sanitizer reports) are done.
+_passed=0
 pass() {
-	echo "PASS $TEST_NAME"
+	_passed=1
 }
 
 # A failing command at the top level of a test says where it was.
@@ -46,6 +51,7 @@ _run_cleanups() {
 	for ((i = ${#_cleanups[@]} - 1; i >= 0; i--)); do
 		eval "${_cleanups[i]}" || true
 	done
+	((_exit_rc != 0 || _passed == 0)) || echo "PASS $TEST_NAME"
 	exit "$_exit_rc"
 }
 trap _run_cleanups EXIT
@@ -92,9 +98,21 @@ _fleet_logs() {
 	done
 }
 
+# A sanitizer report in any daemon's log fails the test, even if everything
+# the operator saw was right (the daemons have stopped, so leaks are in).
+sanitizer_reports() {
+	local hits
+	hits=$(grep -lE 'ERROR: (Address|Leak|Undefined)Sanitizer|runtime error:' "$@" \
+		2>/dev/null) || return 0
+	echo "FAIL $TEST_NAME: sanitizer reports in:$NL$hits" >&2
+	grep -hE -A20 'ERROR: (Address|Leak|Undefined)Sanitizer|runtime error:' $hits | head -n 60 >&2
+	_exit_rc=1
+}
+
 _fleet_down() {
 	((_exit_rc == 0)) || _fleet_logs
 	"$ROOT/dev" fleet stop "$FLEET" >/dev/null 2>&1 || true
+	sanitizer_reports "$FLEET/coordinator.log" "$FLEET"/hosts/*/agent.log
 	rm -rf "$FLEET"
 }
 

@@ -8,6 +8,7 @@ dir=$(mktemp -d "${TMPDIR:-/tmp}/quell-forge.XXXXXX")
 agent_pid=
 cleanup() {
 	[ -n "$agent_pid" ] && kill "$agent_pid" 2>/dev/null && wait "$agent_pid" 2>/dev/null
+	sanitizer_reports "$dir/agent.log" "$dir/serve.err"
 	rm -rf "$dir"
 }
 on_exit cleanup

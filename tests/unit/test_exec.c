@@ -644,12 +644,14 @@ static void test_replayed_job_id(void **state)
 	assert_false(tu_exists(f->maint));
 	sealed_fini(&b);
 
-	/* Same job id from another signer who could otherwise do it. */
+	/* Job ids are per signer: carol's job with the same id is her own job. */
 	build(&sp, f->carol, &b);
 	r = deliver_cmd(f, &b);
-	expect(r, QUELL__STATUS__STATUS_REJECTED, "replayed");
+	expect(r, QUELL__STATUS__STATUS_OK, "");
+	assert_false(r->duplicate);
 	quell__result__free_unpacked(r, NULL);
-	assert_false(tu_exists(f->maint));
+	assert_true(tu_exists(f->maint));
+	assert_int_equal(unlink(f->maint), 0);
 	sealed_fini(&b);
 
 	/* The original is still answered from the store. */
@@ -661,6 +663,30 @@ static void test_replayed_job_id(void **state)
 	sealed_fini(&a);
 }
 
+static void test_job_ids_per_signer(void **state)
+{
+	struct fixture *f = *state;
+	/* Bob (ping only) learns alice's job id and uses it first: he is denied,
+	 * and alice's command still runs. */
+	struct sealed a, b;
+	build(&maint_on, f->alice, &a);
+	struct spec sp = maint_on;
+	sp.job_id = a.job_id;
+	build(&sp, f->bob, &b);
+	Quell__Result *r = deliver_cmd(f, &b);
+	expect(r, QUELL__STATUS__STATUS_REJECTED, "denied");
+	quell__result__free_unpacked(r, NULL);
+	assert_false(tu_exists(f->maint));
+
+	r = deliver_cmd(f, &a);
+	expect(r, QUELL__STATUS__STATUS_OK, "");
+	assert_false(r->duplicate);
+	quell__result__free_unpacked(r, NULL);
+	assert_true(tu_exists(f->maint));
+	sealed_fini(&a);
+	sealed_fini(&b);
+}
+
 static void test_interrupted(void **state)
 {
 	struct fixture *f = *state;
@@ -669,12 +695,14 @@ static void test_interrupted(void **state)
 	/* The agent recorded intent for this job, then died before the outcome. */
 	uint8_t hash[QL_HASH_LEN];
 	ql_body_hash(s.body, s.body_len, hash);
-	assert_int_equal(qa_store_job_begin(f->store, s.job_id, hash, s.expires_at), QL_OK);
-	assert_int_equal(qa_store_job_begin(f->store, s.job_id, hash, s.expires_at),
-	                 QL_ERR_REPLAYED);
+	struct qa_job_key key = {.signer = f->alice->pk, .job_id = s.job_id};
+	assert_int_equal(qa_store_job_begin(f->store, &key, hash, s.expires_at), QL_OK);
+	assert_int_equal(qa_store_job_begin(f->store, &key, hash, s.expires_at), QL_ERR_REPLAYED);
 
+	/* The first answer is news to the coordinator: not a duplicate. */
 	Quell__Result *r = deliver_cmd(f, &s);
 	expect(r, QUELL__STATUS__STATUS_FAILED, "interrupted");
+	assert_false(r->duplicate);
 	assert_false(tu_exists(f->maint));
 	quell__result__free_unpacked(r, NULL);
 
@@ -686,7 +714,7 @@ static void test_interrupted(void **state)
 	assert_false(tu_exists(f->maint));
 
 	struct qa_job_record rec;
-	assert_int_equal(qa_store_job_get(f->store, s.job_id, &rec), QL_OK);
+	assert_int_equal(qa_store_job_get(f->store, &key, &rec), QL_OK);
 	assert_int_equal(rec.state, QA_JOB_DONE);
 	assert_string_equal(rec.reason, "interrupted");
 	sealed_fini(&s);
@@ -816,6 +844,7 @@ int main(void)
 		T(test_duplicate_delivery),
 		T(test_rejection_is_recorded),
 		T(test_replayed_job_id),
+		T(test_job_ids_per_signer),
 		T(test_interrupted),
 		T(test_config_errors),
 		T(test_config_loaded),
