@@ -10,6 +10,7 @@
 
 #include "agent.h"
 #include "config.h"
+#include "daemon.h"
 #include "keys.h"
 #include "log.h"
 
@@ -58,19 +59,9 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	ql_log_init("quell-agent", verbose ? QL_LOG_DEBUG : QL_LOG_INFO);
-	if (ql_crypto_init() != QL_OK) {
-		ql_error("libsodium failed to initialise");
-		return 1;
-	}
-
-	/* Block the signals before any thread exists, so only sigwait sees them. */
 	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	if (ql_daemon_init("quell-agent", verbose, &set) != QL_OK)
+		return 1;
 
 	char why[1024];
 	struct qa_config *cfg = qa_config_load(config, why, sizeof why);
@@ -93,9 +84,7 @@ int main(int argc, char **argv)
 		qa_agent_free(agent);
 		return 1;
 	}
-	int sig = 0;
-	sigwait(&set, &sig);
-	ql_info("stopping on signal %d", sig);
+	ql_daemon_wait(&set);
 	qa_agent_free(agent);
 	return 0;
 }

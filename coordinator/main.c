@@ -7,6 +7,7 @@
 #include <stdio.h>
 
 #include "coord.h"
+#include "daemon.h"
 #include "keys.h"
 #include "log.h"
 
@@ -37,17 +38,9 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	ql_log_init("quell-coordinator", verbose ? QL_LOG_DEBUG : QL_LOG_INFO);
-	if (ql_crypto_init() != QL_OK) {
-		ql_error("libsodium failed to initialise");
-		return 1;
-	}
 	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	if (ql_daemon_init("quell-coordinator", verbose, &set) != QL_OK)
+		return 1;
 
 	char why[1024];
 	struct qc_config *cfg = qc_config_load(config, why, sizeof why);
@@ -60,9 +53,7 @@ int main(int argc, char **argv)
 		ql_error("cannot start: %s", why);
 		return 1;
 	}
-	int sig = 0;
-	sigwait(&set, &sig);
-	ql_info("stopping on signal %d", sig);
+	ql_daemon_wait(&set);
 	qc_stop(c);
 	return 0;
 }
