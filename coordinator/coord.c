@@ -50,11 +50,15 @@ static void pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 static void tick_cb(void *arg)
 {
 	struct qc *c = arg;
-	if (nng_aio_result(c->tick) == NNG_ECANCELED || c->stopping)
+	if (nng_aio_result(c->tick) == NNG_ECANCELED)
 		return;
 	uint32_t gone[256];
 	size_t n;
 	pthread_mutex_lock(&c->lock);
+	if (c->stopping) {
+		pthread_mutex_unlock(&c->lock);
+		return;
+	}
 	do {
 		pthread_mutex_lock(&c->pipe_lock);
 		n = c->n_gone < 256 ? c->n_gone : 256;
@@ -130,6 +134,10 @@ enum ql_err qc_start(struct qc_config *cfg, struct qc **out, char *why, size_t w
 	err = listen_on(&c->ctl_sock, &c->ctl_open, cfg->control_listen, why, whylen, "the CLI");
 	if (err != QL_OK)
 		goto fail;
+	ql_info("coordinator listening: agents on %s, CLI on %s; %u known agents, %zu operators",
+	        cfg->agent_listen, cfg->control_listen, HASH_CNT(hh_pk, c->agents_by_pk),
+	        cfg->n_operators);
+	/* From here on, callbacks run on nng's threads: c is shared, under c->lock. */
 	err = QL_ERR_NOMEM;
 	if (qc_pool_start(&c->agent_pool, c->agent_sock, &c->lock, AGENT_RECEIVERS,
 	                  AGENT_MAX_CTX) != 0 ||
@@ -139,9 +147,6 @@ enum ql_err qc_start(struct qc_config *cfg, struct qc **out, char *why, size_t w
 		goto fail;
 	}
 	nng_sleep_aio(TICK_MS, c->tick);
-	ql_info("coordinator listening: agents on %s, CLI on %s; %u known agents, %zu operators",
-	        cfg->agent_listen, cfg->control_listen, HASH_CNT(hh_pk, c->agents_by_pk),
-	        cfg->n_operators);
 	*out = c;
 	return QL_OK;
 fail:
@@ -153,7 +158,9 @@ void qc_stop(struct qc *c)
 {
 	if (c == NULL)
 		return;
+	pthread_mutex_lock(&c->lock);
 	c->stopping = true;
+	pthread_mutex_unlock(&c->lock);
 	if (c->tick)
 		nng_aio_stop(c->tick);
 	qc_pool_stop(&c->agent_pool);

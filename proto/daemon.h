@@ -17,7 +17,21 @@
  * inherits the mask. Logs the reason and returns an error if it cannot.
  */
 QL_NODISCARD enum ql_err ql_daemon_init(const char *program, bool verbose, sigset_t *set);
-/* Wait for one of the signals in set; log and return it. */
+/*
+ * Wait for one of the signals in set; log and return it. From then on a
+ * shutdown that takes longer than QL_SHUTDOWN_LIMIT seconds ends the process
+ * (see ql_shutdown_guard).
+ */
 int ql_daemon_wait(const sigset_t *set);
+
+#define QL_SHUTDOWN_LIMIT 10
+
+/*
+ * nng 1.5's nng_close() can hang forever on a race inside the library
+ * (nanomsg/nng#1543, #1813). Everything durable is on disk before close, so
+ * rather than hang a restart, a process that has not exited `seconds` after
+ * this call writes one line to stderr and exits with status 1.
+ */
+void ql_shutdown_guard(const char *program, unsigned seconds);
 
 #endif

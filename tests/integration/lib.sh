@@ -102,10 +102,10 @@ _fleet_logs() {
 # the operator saw was right (the daemons have stopped, so leaks are in).
 sanitizer_reports() {
 	local hits
-	hits=$(grep -lE 'ERROR: (Address|Leak|Undefined)Sanitizer|runtime error:' "$@" \
+	hits=$(grep -lE '(ERROR|WARNING): (Address|Leak|Undefined|Thread)Sanitizer|runtime error:' "$@" \
 		2>/dev/null) || return 0
 	echo "FAIL $TEST_NAME: sanitizer reports in:$NL$hits" >&2
-	grep -hE -A20 'ERROR: (Address|Leak|Undefined)Sanitizer|runtime error:' $hits | head -n 60 >&2
+	grep -hE -A20 '(ERROR|WARNING): (Address|Leak|Undefined|Thread)Sanitizer|runtime error:' $hits | head -n 60 >&2
 	_exit_rc=1
 }
 
