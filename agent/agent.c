@@ -35,8 +35,8 @@
 #include "store.h"
 #include "transport.h"
 
-#define RECV_TIMEOUT_MS 45000  /* longer than the coordinator's idle hold */
-#define RESEND_MS 30000        /* REQ resend if a reply never comes */
+#define RECV_TIMEOUT_MS 45000 /* longer than the coordinator's idle hold */
+#define RESEND_MS 30000       /* REQ resend if a reply never comes */
 #define RECONNECT_MIN_MS 100
 #define RECONNECT_MAX_MS 5000
 #define REFUSED_BACKOFF_MS 30000
@@ -126,7 +126,8 @@ static nng_msg *make_hello(struct qa_agent *a)
 	}
 	h.labels = lp;
 	h.n_labels = a->cfg->n_labels;
-	for (h.n_actions = 0; qa_actions[h.n_actions] && h.n_actions < QL_MAX_ACTIONS; h.n_actions++)
+	for (h.n_actions = 0; qa_actions[h.n_actions] && h.n_actions < QL_MAX_ACTIONS;
+	     h.n_actions++)
 		actions[h.n_actions] = (char *)qa_actions[h.n_actions]->name;
 	h.actions = actions;
 	return make_signed(a, QUELL__KIND__KIND_HELLO, &h.base);
@@ -171,9 +172,9 @@ static nng_msg *run_command(struct link *l, const Quell__AgentReply *r)
 	nng_msg *msg = NULL;
 
 	pthread_mutex_lock(&a->lock);
-	enum ql_err err = qa_exec(&x, r->command.data, r->command.len,
-	                          r->job_id.len == QL_JOB_ID_LEN ? r->job_id.data : NULL, &res,
-	                          &res_len);
+	enum ql_err err =
+		qa_exec(&x, r->command.data, r->command.len,
+	                r->job_id.len == QL_JOB_ID_LEN ? r->job_id.data : NULL, &res, &res_len);
 	int64_t now = ql_now();
 	if (now - l->last_prune > 60) {
 		l->last_prune = now;

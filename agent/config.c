@@ -25,13 +25,13 @@ struct parse {
 	bool failed;
 };
 
-#define FAIL(p, ...)                                                                       \
-	do {                                                                               \
-		char msg_[512];                                                            \
-		snprintf(msg_, sizeof msg_, __VA_ARGS__);                                  \
-		snprintf((p)->why, (p)->whylen, "%s", msg_);                               \
-		(p)->failed = true;                                                        \
-		return 0;                                                                  \
+#define FAIL(p, ...)                                                                               \
+	do {                                                                                       \
+		char msg_[512];                                                                    \
+		snprintf(msg_, sizeof msg_, __VA_ARGS__);                                          \
+		snprintf((p)->why, (p)->whylen, "%s", msg_);                                       \
+		(p)->failed = true;                                                                \
+		return 0;                                                                          \
 	} while (0)
 
 static bool set_str(char **dst, const char *value)
@@ -89,15 +89,17 @@ static int agent_key(struct parse *p, const char *key, const char *value)
 		c->labels = NULL;
 		c->n_labels = 0;
 		if (ql_labels_parse(value, &c->labels, &c->n_labels) != QL_OK)
-			FAIL(p, "labels must be key=value pairs separated by commas "
-			        "(letters, digits, '._-'; at most %d; 'host' is reserved)",
+			FAIL(p,
+			     "labels must be key=value pairs separated by commas "
+			     "(letters, digits, '._-'; at most %d; 'host' is reserved)",
 			     QL_MAX_LABELS);
 	} else if (strcmp(key, "coordinator") == 0) {
 		/* One URL per line, or several separated by spaces/commas. */
 		char *copy = strdup(value), *save = NULL;
 		if (copy == NULL)
 			FAIL(p, "out of memory");
-		for (char *u = strtok_r(copy, ", \t", &save); u; u = strtok_r(NULL, ", \t", &save)) {
+		for (char *u = strtok_r(copy, ", \t", &save); u;
+		     u = strtok_r(NULL, ", \t", &save)) {
 			if (ql_url_check(u, why, sizeof why) != QL_OK) {
 				free(copy);
 				FAIL(p, "coordinator: %s", why);
@@ -148,7 +150,8 @@ static int parse_allow(struct parse *p, struct qa_signer *s, const char *value)
 		          (strcmp(handle, "*") == 0 || ql_ident_ok(handle, QL_MAX_HANDLE));
 		if (!ok || s->n_rules == QA_MAX_RULES) {
 			free(copy);
-			FAIL(p, "allow entries are ACTION or ACTION:HANDLE ('*' for any), at most %d",
+			FAIL(p,
+			     "allow entries are ACTION or ACTION:HANDLE ('*' for any), at most %d",
 			     QA_MAX_RULES);
 		}
 		struct qa_rule *r = &s->rules[s->n_rules++];
@@ -229,8 +232,8 @@ static bool finish(struct parse *p)
 	if (c->hostname == NULL) {
 		char host[QL_MAX_HOSTNAME + 1] = "";
 		if (gethostname(host, sizeof host) != 0 || !ql_hostname_ok(host)) {
-			snprintf(p->why, p->whylen, "%s: no hostname set and the system's is unusable",
-			         c->path);
+			snprintf(p->why, p->whylen,
+			         "%s: no hostname set and the system's is unusable", c->path);
 			return false;
 		}
 		c->hostname = strdup(host);

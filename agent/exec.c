@@ -34,7 +34,7 @@
 
 struct job {
 	const struct qa_exec_env *x;
-	Quell__Command *cmd;       /* NULL if unreadable */
+	Quell__Command *cmd; /* NULL if unreadable */
 	uint8_t job_id[QL_JOB_ID_LEN];
 	bool have_id;
 	uint8_t hash[QL_HASH_LEN];
@@ -46,8 +46,7 @@ struct job {
 	struct qa_job_record rec;
 };
 
-static enum ql_err sign_result(const struct job *j, bool duplicate, uint8_t **out,
-                               size_t *out_len)
+static enum ql_err sign_result(const struct job *j, bool duplicate, uint8_t **out, size_t *out_len)
 {
 	Quell__Result r = QUELL__RESULT__INIT;
 	r.job_id.data = (uint8_t *)j->job_id;
@@ -176,7 +175,8 @@ static void perform(struct job *j, const struct qa_action *act, struct qa_action
 	err = act->run(ctx);
 	set_outcome(j, err == QL_OK ? QUELL__STATUS__STATUS_OK : QUELL__STATUS__STATUS_FAILED, err,
 	            ctx->detail);
-	if (qa_store_job_finish(j->x->store, &j->key, j->hash, j->cmd->expires_at, &j->rec) != QL_OK)
+	if (qa_store_job_finish(j->x->store, &j->key, j->hash, j->cmd->expires_at, &j->rec) !=
+	    QL_OK)
 		ql_error("could not record the result of a job that ran; a redelivery will be "
 		         "answered 'interrupted'");
 }
@@ -199,8 +199,8 @@ static enum known answer_known(struct job *j, const struct qa_job_record *seen)
 		set_outcome(j, QUELL__STATUS__STATUS_FAILED, QL_ERR_INTERRUPTED,
 		            "interrupted: the agent stopped while this job was running; it was "
 		            "not run again and its effect is unknown, check the host");
-		if (qa_store_job_finish(j->x->store, &j->key, j->hash, j->cmd->expires_at, &j->rec) !=
-		    QL_OK)
+		if (qa_store_job_finish(j->x->store, &j->key, j->hash, j->cmd->expires_at,
+		                        &j->rec) != QL_OK)
 			ql_error("could not record the interrupted job");
 		return KNOWN_INTERRUPTED;
 	}
@@ -208,8 +208,8 @@ static enum known answer_known(struct job *j, const struct qa_job_record *seen)
 	return KNOWN_ANSWERED;
 }
 
-enum ql_err qa_exec(const struct qa_exec_env *x, const uint8_t *env, size_t len,
-                    const uint8_t *tag, uint8_t **out, size_t *out_len)
+enum ql_err qa_exec(const struct qa_exec_env *x, const uint8_t *env, size_t len, const uint8_t *tag,
+                    uint8_t **out, size_t *out_len)
 {
 	struct job j = {.x = x};
 	struct ql_opened o;
@@ -288,7 +288,8 @@ enum ql_err qa_exec(const struct qa_exec_env *x, const uint8_t *env, size_t len,
 	perform(&j, act, &ctx);
 
 answer:
-	if (record && qa_store_job_finish(x->store, &j.key, j.hash, j.cmd->expires_at, &j.rec) != QL_OK)
+	if (record &&
+	    qa_store_job_finish(x->store, &j.key, j.hash, j.cmd->expires_at, &j.rec) != QL_OK)
 		ql_error("could not record a rejection");
 	if (!duplicate)
 		audit(&j);

@@ -19,6 +19,7 @@ struct qa_store {
 	sqlite3 *db;
 };
 
+/* clang-format off */
 static const char schema[] =
 	"PRAGMA synchronous=FULL;"
 	/* Job ids are namespaced by signer: one signer can never answer for,
@@ -42,6 +43,7 @@ static const char schema[] =
 	"  job_id TEXT,"
 	"  signer TEXT, action TEXT, handle TEXT, target TEXT, reason TEXT,"
 	"  status TEXT NOT NULL, code TEXT, detail TEXT);";
+/* clang-format on */
 
 static enum ql_err db_fail(struct qa_store *st, const char *what)
 {
@@ -189,8 +191,8 @@ enum ql_err qa_store_audit(struct qa_store *st, const struct qa_audit_entry *e)
 enum ql_err qa_store_prune(struct qa_store *st, int64_t before)
 {
 	sqlite3_stmt *q = NULL;
-	if (sqlite3_prepare_v2(st->db, "DELETE FROM jobs WHERE expires_at < ?",
-	                       -1, &q, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(st->db, "DELETE FROM jobs WHERE expires_at < ?", -1, &q, NULL) !=
+	    SQLITE_OK)
 		return db_fail(st, "prepare prune");
 	sqlite3_bind_int64(q, 1, before);
 	int rc = sqlite3_step(q);

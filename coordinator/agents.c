@@ -117,7 +117,8 @@ static void on_hello(struct qc *c, struct qc_rctx *rc, const struct ql_opened *o
 	int64_t now = ql_now();
 	if (h->time < now - HELLO_SKEW || h->time > now + HELLO_SKEW)
 		ql_warn("agent %s clock is off by %lld s; its commands will be rejected as "
-		        "expired or not yet valid", h->hostname, (long long)(h->time - now));
+		        "expired or not yet valid",
+		        h->hostname, (long long)(h->time - now));
 
 	struct qc_agent *a = qc_agent_find(c, o->signer);
 	struct qc_agent *named = find_by_name(c, h->hostname);
@@ -262,8 +263,7 @@ void qc_agents_on_expire(void *arg, struct qc_rctx *rc)
 void qc_agents_pipe_gone(struct qc *c, uint32_t pipe_id)
 {
 	struct qc_agent *a, *tmp;
-	HASH_ITER(hh_pk, c->agents_by_pk, a, tmp)
-	{
+	HASH_ITER (hh_pk, c->agents_by_pk, a, tmp) {
 		if (!a->connected || a->pipe_id != pipe_id)
 			continue;
 		a->connected = false;
@@ -301,8 +301,7 @@ void qc_agents_free(struct qc *c)
 {
 	struct qc_agent *a, *tmp;
 	HASH_CLEAR(hh_name, c->agents_by_name);
-	HASH_ITER(hh_pk, c->agents_by_pk, a, tmp)
-	{
+	HASH_ITER (hh_pk, c->agents_by_pk, a, tmp) {
 		HASH_DELETE(hh_pk, c->agents_by_pk, a);
 		free(a->hostname);
 		ql_labels_free(a->labels, a->n_labels);

@@ -18,10 +18,10 @@ struct parse {
 	char msg[512];
 };
 
-#define FAIL(p, ...)                                                                       \
-	do {                                                                               \
-		snprintf((p)->msg, sizeof (p)->msg, __VA_ARGS__);                          \
-		return 0;                                                                  \
+#define FAIL(p, ...)                                                                               \
+	do {                                                                                       \
+		snprintf((p)->msg, sizeof(p)->msg, __VA_ARGS__);                                   \
+		return 0;                                                                          \
 	} while (0)
 
 static int set_url(struct parse *p, char **dst, const char *key, const char *value)

@@ -190,8 +190,7 @@ static void do_agents(struct qc *c, struct qc_rctx *rc, const char *target)
 		goto out;
 	}
 	struct qc_agent *a, *tmp;
-	HASH_ITER(hh_pk, c->agents_by_pk, a, tmp)
-	{
+	HASH_ITER (hh_pk, c->agents_by_pk, a, tmp) {
 		if (target[0] && !ql_selector_match(target, a->hostname, a->labels, a->n_labels))
 			continue;
 		Quell__AgentInfo *i = &info[k];
@@ -251,7 +250,8 @@ void qc_control_on_request(void *arg, struct qc_rctx *rc, nng_msg *msg)
 	}
 	int64_t now = ql_now();
 	if (req->issued_at < now - QL_CONTROL_SKEW || req->issued_at > now + QL_CONTROL_SKEW) {
-		send_error(rc, "stale", "control request too old or from the future (check clocks)");
+		send_error(rc, "stale",
+		           "control request too old or from the future (check clocks)");
 		goto out;
 	}
 	switch (req->req_case) {

@@ -77,8 +77,8 @@ static void tick_cb(void *arg)
 	nng_sleep_aio(TICK_MS, c->tick);
 }
 
-static enum ql_err listen_on(nng_socket *s, bool *open, const char *url, char *why,
-                             size_t whylen, const char *what)
+static enum ql_err listen_on(nng_socket *s, bool *open, const char *url, char *why, size_t whylen,
+                             const char *what)
 {
 	int rv = nng_rep0_open(s);
 	if (rv == 0) {
@@ -89,7 +89,8 @@ static enum ql_err listen_on(nng_socket *s, bool *open, const char *url, char *w
 	if (rv == 0)
 		rv = nng_listen(*s, url, NULL, 0);
 	if (rv != 0) {
-		snprintf(why, whylen, "cannot listen for %s on %s: %s", what, url, nng_strerror(rv));
+		snprintf(why, whylen, "cannot listen for %s on %s: %s", what, url,
+		         nng_strerror(rv));
 		return QL_ERR_TRANSPORT;
 	}
 	return QL_OK;

@@ -113,12 +113,11 @@ void qc_agents_free(struct qc *c);
 struct qc_job *qc_job_find(struct qc *c, const uint8_t id[QL_JOB_ID_LEN]);
 /* Create a job for an opened, decoded command; resolves targets, starts delivery. */
 QL_NODISCARD enum ql_err qc_job_create(struct qc *c, const uint8_t *env, size_t env_len,
-                                       const uint8_t hash[QL_HASH_LEN],
-                                       const char *operator_name, const void *cmd,
-                                       struct qc_job **out);
+                                       const uint8_t hash[QL_HASH_LEN], const char *operator_name,
+                                       const void *cmd, struct qc_job **out);
 /* An agent's signed result for job id (already verified and decoded). */
-void qc_job_result(struct qc *c, struct qc_agent *a, const void *result,
-                   const uint8_t *env, size_t env_len);
+void qc_job_result(struct qc *c, struct qc_agent *a, const void *result, const uint8_t *env,
+                   size_t env_len);
 void qc_jobs_tick(struct qc *c, int64_t now_ms);
 void qc_jobs_free(struct qc *c);
 
@@ -129,8 +128,7 @@ void qc_control_on_expire(void *arg, struct qc_rctx *rc);
 void qc_control_job_changed(struct qc *c, struct qc_job *job);
 
 /* coord.c */
-QL_NODISCARD enum ql_err qc_start(struct qc_config *cfg, struct qc **out, char *why,
-                                  size_t whylen);
+QL_NODISCARD enum ql_err qc_start(struct qc_config *cfg, struct qc **out, char *why, size_t whylen);
 void qc_stop(struct qc *c);
 
 #endif

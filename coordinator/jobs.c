@@ -24,8 +24,8 @@
 
 const char *qc_host_status_name(enum qc_host_status s)
 {
-	static const char *names[] = {"pending", "delivered", "ok", "failed",
-	                              "rejected", "timeout", "unreachable", "skipped"};
+	static const char *names[] = {"pending",  "delivered", "ok",          "failed",
+	                              "rejected", "timeout",   "unreachable", "skipped"};
 	return (unsigned)s < sizeof names / sizeof names[0] ? names[s] : "?";
 }
 
@@ -79,8 +79,7 @@ static void job_maybe_done(struct qc *c, struct qc_job *job)
 
 /* Move a host to a final status, once. */
 static void finalize(struct qc *c, struct qc_jobhost *h, enum qc_host_status status,
-                     const char *reason, const char *detail, const uint8_t *env,
-                     size_t env_len)
+                     const char *reason, const char *detail, const uint8_t *env, size_t env_len)
 {
 	if (QC_HOST_FINAL(h->status))
 		return;
@@ -127,8 +126,7 @@ enum ql_err qc_job_create(struct qc *c, const uint8_t *env, size_t env_len,
 	job->deadline_ms = job->deliver_until_ms + ANSWER_GRACE_MS;
 
 	struct qc_agent *a, *tmp;
-	HASH_ITER(hh_pk, c->agents_by_pk, a, tmp)
-	{
+	HASH_ITER (hh_pk, c->agents_by_pk, a, tmp) {
 		if (!ql_selector_match(cmd->target, a->hostname, a->labels, a->n_labels))
 			continue;
 		struct qc_jobhost *h = &job->hosts[job->n_hosts++];
@@ -198,7 +196,7 @@ void qc_job_result(struct qc *c, struct qc_agent *a, const void *result, const u
 		         "agent answered a different command than the one delivered", env, env_len);
 		return;
 	}
-	enum qc_host_status st = r->status == QUELL__STATUS__STATUS_OK       ? QC_HOST_OK
+	enum qc_host_status st = r->status == QUELL__STATUS__STATUS_OK         ? QC_HOST_OK
 	                         : r->status == QUELL__STATUS__STATUS_REJECTED ? QC_HOST_REJECTED
 	                                                                       : QC_HOST_FAILED;
 	finalize(c, h, st, r->reason, r->detail, env, env_len);
@@ -220,18 +218,19 @@ static void job_free(struct qc_job *job)
 void qc_jobs_tick(struct qc *c, int64_t now_ms)
 {
 	struct qc_job *job, *tmp;
-	HASH_ITER(hh, c->jobs, job, tmp)
-	{
+	HASH_ITER (hh, c->jobs, job, tmp) {
 		if (!job->done && now_ms >= job->deadline_ms) {
 			for (size_t i = 0; i < job->n_hosts; i++) {
 				struct qc_jobhost *h = &job->hosts[i];
 				if (h->status == QC_HOST_DELIVERED)
 					finalize(c, h, QC_HOST_TIMEOUT, "timeout",
-					         "delivered, but no answer before the deadline", NULL, 0);
+					         "delivered, but no answer before the deadline",
+					         NULL, 0);
 				else if (h->status == QC_HOST_PENDING)
 					finalize(c, h, QC_HOST_UNREACHABLE, "unreachable",
-					         h->agent->connected ? "not delivered before the deadline"
-					                             : "agent not connected",
+					         h->agent->connected
+					                 ? "not delivered before the deadline"
+					                 : "agent not connected",
 					         NULL, 0);
 			}
 		}
@@ -245,8 +244,7 @@ void qc_jobs_tick(struct qc *c, int64_t now_ms)
 void qc_jobs_free(struct qc *c)
 {
 	struct qc_job *job, *tmp;
-	HASH_ITER(hh, c->jobs, job, tmp)
-	{
+	HASH_ITER (hh, c->jobs, job, tmp) {
 		HASH_DEL(c->jobs, job);
 		job_free(job);
 	}

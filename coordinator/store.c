@@ -16,6 +16,7 @@ struct qc_store {
 	sqlite3 *db;
 };
 
+/* clang-format off */
 static const char schema[] =
 	"PRAGMA synchronous=NORMAL;"
 	"CREATE TABLE IF NOT EXISTS agents ("
@@ -33,6 +34,7 @@ static const char schema[] =
 	"CREATE TABLE IF NOT EXISTS audit ("
 	"  id INTEGER PRIMARY KEY, at INTEGER NOT NULL, who TEXT NOT NULL, event TEXT NOT NULL,"
 	"  job_id TEXT, detail TEXT NOT NULL DEFAULT '');";
+/* clang-format on */
 
 static enum ql_err db_fail(struct qc_store *st, const char *what)
 {
@@ -152,11 +154,12 @@ enum ql_err qc_store_job_save(struct qc_store *st, const struct qc_job *job, con
 	sqlite3_stmt *q = NULL;
 	if (!exec_sql(st, "BEGIN"))
 		return db_fail(st, "begin");
-	if (sqlite3_prepare_v2(st->db,
-	                       "INSERT INTO jobs (job_id, envelope, operator, action, handle, target,"
-	                       " reason, created_at, deadline, target_count, state)"
-	                       " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running')",
-	                       -1, &q, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(
+		    st->db,
+		    "INSERT INTO jobs (job_id, envelope, operator, action, handle, target,"
+		    " reason, created_at, deadline, target_count, state)"
+		    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running')",
+		    -1, &q, NULL) != SQLITE_OK)
 		goto fail;
 	sqlite3_bind_blob(q, 1, job->id, QL_JOB_ID_LEN, SQLITE_STATIC);
 	sqlite3_bind_blob(q, 2, job->env, (int)job->env_len, SQLITE_STATIC);
@@ -189,14 +192,15 @@ enum ql_err qc_store_host_save(struct qc_store *st, const struct qc_jobhost *h,
                                const uint8_t *result_env, size_t result_len)
 {
 	sqlite3_stmt *q = NULL;
-	if (sqlite3_prepare_v2(st->db,
-	                       "INSERT INTO job_hosts (job_id, hostname, pubkey, status, reason,"
-	                       " detail, updated_at, result) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-	                       " ON CONFLICT(job_id, hostname) DO UPDATE SET status=excluded.status,"
-	                       " reason=excluded.reason, detail=excluded.detail,"
-	                       " updated_at=excluded.updated_at,"
-	                       " result=coalesce(excluded.result, result)",
-	                       -1, &q, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(
+		    st->db,
+		    "INSERT INTO job_hosts (job_id, hostname, pubkey, status, reason,"
+		    " detail, updated_at, result) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+		    " ON CONFLICT(job_id, hostname) DO UPDATE SET status=excluded.status,"
+		    " reason=excluded.reason, detail=excluded.detail,"
+		    " updated_at=excluded.updated_at,"
+		    " result=coalesce(excluded.result, result)",
+		    -1, &q, NULL) != SQLITE_OK)
 		return db_fail(st, "prepare host save");
 	sqlite3_bind_blob(q, 1, h->job->id, QL_JOB_ID_LEN, SQLITE_STATIC);
 	sqlite3_bind_text(q, 2, h->agent->hostname, -1, SQLITE_STATIC);

@@ -14,8 +14,7 @@ void qc_store_close(struct qc_store *st);
 QL_NODISCARD enum ql_err qc_store_agent_save(struct qc_store *st, const struct qc_agent *a);
 /* Calls fn for every stored agent; the agent is the caller's to keep. */
 QL_NODISCARD enum ql_err qc_store_agents_load(struct qc_store *st,
-                                              void (*fn)(void *arg, struct qc_agent *a),
-                                              void *arg);
+                                              void (*fn)(void *arg, struct qc_agent *a), void *arg);
 QL_NODISCARD enum ql_err qc_store_job_save(struct qc_store *st, const struct qc_job *job,
                                            const char *reason);
 QL_NODISCARD enum ql_err qc_store_host_save(struct qc_store *st, const struct qc_jobhost *h,

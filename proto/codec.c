@@ -108,14 +108,14 @@ static bool time_ok(int64_t t)
 	return t >= 1577836800 && t <= 7258118400;
 }
 
-#define DECODE(type, fn, buf, len, out)                                                      \
-	do {                                                                                 \
-		*(out) = NULL;                                                               \
-		if ((len) > QL_MAX_BODY)                                                     \
-			return QL_ERR_TOO_BIG;                                               \
-		*(out) = fn((NULL), (len), (buf));                                           \
-		if (*(out) == NULL)                                                          \
-			return QL_ERR_MALFORMED;                                             \
+#define DECODE(type, fn, buf, len, out)                                                            \
+	do {                                                                                       \
+		*(out) = NULL;                                                                     \
+		if ((len) > QL_MAX_BODY)                                                           \
+			return QL_ERR_TOO_BIG;                                                     \
+		*(out) = fn((NULL), (len), (buf));                                                 \
+		if (*(out) == NULL)                                                                \
+			return QL_ERR_MALFORMED;                                                   \
 	} while (0)
 
 enum ql_err ql_hello_decode(const uint8_t *buf, size_t len, Quell__Hello **out)
@@ -153,8 +153,7 @@ static bool command_ok(const Quell__Command *c)
 		return false;
 	if (!time_ok(c->issued_at) || !time_ok(c->expires_at))
 		return false;
-	if (c->expires_at <= c->issued_at ||
-	    c->expires_at - c->issued_at > QL_MAX_COMMAND_LIFETIME)
+	if (c->expires_at <= c->issued_at || c->expires_at - c->issued_at > QL_MAX_COMMAND_LIFETIME)
 		return false;
 	if (ql_selector_check(c->target) != QL_OK)
 		return false;
@@ -193,7 +192,8 @@ enum ql_err ql_result_decode(const uint8_t *buf, size_t len, Quell__Result **out
 	DECODE(Quell__Result, quell__result__unpack, buf, len, out);
 	Quell__Result *r = *out;
 	bool ok = r->job_id.len == QL_JOB_ID_LEN && ql_hostname_ok(r->hostname) &&
-	          r->status >= QUELL__STATUS__STATUS_OK && r->status <= QUELL__STATUS__STATUS_REJECTED &&
+	          r->status >= QUELL__STATUS__STATUS_OK &&
+	          r->status <= QUELL__STATUS__STATUS_REJECTED &&
 	          (r->reason[0] == '\0' || ql_ident_ok(r->reason, 32)) &&
 	          ql_text_ok(r->detail, QL_MAX_DETAIL) &&
 	          (r->command_hash.len == 0 || r->command_hash.len == QL_HASH_LEN);

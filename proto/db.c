@@ -18,7 +18,8 @@ enum ql_err ql_db_open(const char *dir, const char *file, const char *schema, sq
 	sqlite3 *db = NULL;
 	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
 	    SQLITE_OK) {
-		ql_error("store: cannot open %s: %s", path, db ? sqlite3_errmsg(db) : "out of memory");
+		ql_error("store: cannot open %s: %s", path,
+		         db ? sqlite3_errmsg(db) : "out of memory");
 		sqlite3_close(db);
 		return QL_ERR_STORE;
 	}

@@ -49,8 +49,8 @@ static uint8_t *signed_bytes(Quell__Kind kind, const uint8_t *body, size_t body_
 	return buf;
 }
 
-enum ql_err ql_envelope_seal(Quell__Kind kind, const struct ql_secret_key *key,
-                             const uint8_t *body, size_t body_len, uint8_t **out, size_t *out_len)
+enum ql_err ql_envelope_seal(Quell__Kind kind, const struct ql_secret_key *key, const uint8_t *body,
+                             size_t body_len, uint8_t **out, size_t *out_len)
 {
 	*out = NULL;
 	*out_len = 0;
@@ -87,8 +87,7 @@ enum ql_err ql_envelope_seal(Quell__Kind kind, const struct ql_secret_key *key,
 	return QL_OK;
 }
 
-enum ql_err ql_envelope_open(const uint8_t *buf, size_t len, uint32_t accept,
-                             struct ql_opened *out)
+enum ql_err ql_envelope_open(const uint8_t *buf, size_t len, uint32_t accept, struct ql_opened *out)
 {
 	memset(out, 0, sizeof *out);
 	/* UNTRUSTED: size first, then structure, then signature. */

@@ -11,8 +11,8 @@
 #include <stdint.h>
 
 #include "keys.h"
-#include "ql_limits.h"
 #include "ql.h"
+#include "ql_limits.h"
 #include "quell.pb-c.h"
 
 /* Bit for each Quell__Kind, for ql_envelope_open()'s `accept` mask. */

@@ -6,9 +6,9 @@
 #ifndef QL_LIMITS_H
 #define QL_LIMITS_H
 
-#define QL_MAX_MSG 65536           /* one nng message, any kind */
-#define QL_MAX_BODY 60000          /* signed body inside an envelope */
-#define QL_MAX_HOSTNAME 253        /* RFC 1035 FQDN */
+#define QL_MAX_MSG 65536    /* one nng message, any kind */
+#define QL_MAX_BODY 60000   /* signed body inside an envelope */
+#define QL_MAX_HOSTNAME 253 /* RFC 1035 FQDN */
 #define QL_MAX_LABELS 32
 #define QL_MAX_LABEL_KEY 32
 #define QL_MAX_LABEL_VALUE 64
@@ -17,7 +17,7 @@
 #define QL_MAX_SELECTOR_ALTS 16
 #define QL_MAX_ACTION 32
 #define QL_MAX_HANDLE 64
-#define QL_MAX_NAME 64             /* signer and operator names in configs */
+#define QL_MAX_NAME 64 /* signer and operator names in configs */
 #define QL_MAX_ARGS 16
 #define QL_MAX_ARG_KEY 32
 #define QL_MAX_ARG_VALUE 1024
@@ -25,14 +25,14 @@
 #define QL_MAX_DETAIL 2048
 #define QL_MAX_INCIDENT 128
 #define QL_MAX_VERSION 32
-#define QL_MAX_ACTIONS 32          /* actions listed in a hello */
+#define QL_MAX_ACTIONS 32                       /* actions listed in a hello */
 #define QL_MAX_CONTROL_REPLY (16 * 1024 * 1024) /* coordinator -> CLI */
-#define QL_RESULTS_PER_REPLY 1000  /* watch replies are paged */
-#define QL_MAX_COMMAND_LIFETIME 86400 /* expires_at - issued_at, seconds */
+#define QL_RESULTS_PER_REPLY 1000               /* watch replies are paged */
+#define QL_MAX_COMMAND_LIFETIME 86400           /* expires_at - issued_at, seconds */
 #define QL_MAX_TTL (7 * 86400)
 #define QL_JOB_ID_LEN 16
 #define QL_HASH_LEN 32
-#define QL_DEFAULT_SKEW 30         /* allowed clock skew, seconds */
-#define QL_CONTROL_SKEW 300        /* control requests: issued_at window */
+#define QL_DEFAULT_SKEW 30  /* allowed clock skew, seconds */
+#define QL_CONTROL_SKEW 300 /* control requests: issued_at window */
 
 #endif

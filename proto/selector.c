@@ -72,7 +72,8 @@ static enum ql_err walk(const char *sel, term_fn fn, void *arg)
 			if (bar)
 				*bar = '\0';
 			size_t alen = strlen(p);
-			size_t amax = strcmp(term, "host") == 0 ? QL_MAX_HOSTNAME : QL_MAX_LABEL_VALUE;
+			size_t amax =
+				strcmp(term, "host") == 0 ? QL_MAX_HOSTNAME : QL_MAX_LABEL_VALUE;
 			if (alen == 0 || alen > amax)
 				return QL_ERR_MALFORMED;
 			for (size_t i = 0; i < alen; i++)

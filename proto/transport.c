@@ -37,8 +37,7 @@ enum ql_err ql_url_check(const char *url, char *why, size_t whylen)
 
 enum ql_err ql_socket_limit(nng_socket s, size_t max_msg)
 {
-	return nng_socket_set_size(s, NNG_OPT_RECVMAXSZ, max_msg) == 0 ? QL_OK
-	                                                               : QL_ERR_TRANSPORT;
+	return nng_socket_set_size(s, NNG_OPT_RECVMAXSZ, max_msg) == 0 ? QL_OK : QL_ERR_TRANSPORT;
 }
 
 nng_msg *ql_msg_new(const uint8_t *buf, size_t len)

@@ -65,7 +65,7 @@ static enum ql_err write_atomically(const char *path, const char *text, char *de
 	}
 	size_t len = strlen(text);
 	ssize_t n = write(fd, text, len);
-	const char *step = n != (ssize_t)len ? "write"
+	const char *step = n != (ssize_t)len       ? "write"
 	                   : fchmod(fd, 0644) != 0 ? "chmod"
 	                   : fsync(fd) != 0        ? "fsync"
 	                                           : NULL;
@@ -81,7 +81,8 @@ static enum ql_err write_atomically(const char *path, const char *text, char *de
 	if (step) {
 		unlink(tmp);
 		snprintf(detail, detail_len, "%s %s: %s", step, path,
-		         n >= 0 && n != (ssize_t)len && saved == 0 ? "short write" : strerror(saved));
+		         n >= 0 && n != (ssize_t)len && saved == 0 ? "short write"
+		                                                   : strerror(saved));
 		return QL_ERR_ACTION_FAILED;
 	}
 	fsync_dir_of(path); /* durability of the rename; the page is already served */
@@ -106,7 +107,8 @@ static enum ql_err maintenance_run(const struct qa_action_ctx *ctx)
 				snprintf(ctx->detail, ctx->detail_len, "maintenance already off");
 				return QL_OK;
 			}
-			snprintf(ctx->detail, ctx->detail_len, "remove %s: %s", path, strerror(errno));
+			snprintf(ctx->detail, ctx->detail_len, "remove %s: %s", path,
+			         strerror(errno));
 			return QL_ERR_ACTION_FAILED;
 		}
 		fsync_dir_of(path);

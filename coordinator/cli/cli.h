@@ -53,8 +53,8 @@ void qcli_close(struct qcli_conn *c);
 Quell__ControlReply *qcli_call(struct qcli_conn *c, Quell__ControlRequest *req, int wait_ms,
                                int *exit_code);
 /* Build, sign, submit a command, follow it to the end, print results. Returns exit code. */
-int qcli_run(const struct qcli_opts *o, const char *action, const char *handle,
-             Quell__Arg **args, size_t n_args);
+int qcli_run(const struct qcli_opts *o, const char *action, const char *handle, Quell__Arg **args,
+             size_t n_args);
 
 /* output.c */
 struct qcli_host {

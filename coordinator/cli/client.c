@@ -37,7 +37,7 @@ struct qcli_conn {
 int qcli_parse(int argc, char **argv, const char *usage, struct qcli_opts *o)
 {
 	static const struct option opts[] = {
-		{"target", required_argument, NULL, 't'}, {"reason", required_argument, NULL, 'r'},
+		{"target", required_argument, NULL, 't'},  {"reason", required_argument, NULL, 'r'},
 		{"timeout", required_argument, NULL, 'T'}, {"json", no_argument, NULL, 'j'},
 		{"message", required_argument, NULL, 'm'}, {"config", required_argument, NULL, 'c'},
 		{"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
@@ -138,16 +138,19 @@ struct qcli_conn *qcli_connect(const char *config, int *exit_code)
 	int rc = ini_parse(config, cfg_handler, c);
 	if (rc != 0) {
 		if (rc < 0)
-			fprintf(stderr, "quell: cannot read config %s: %s (set QUELL_CONFIG or --config)\n",
+			fprintf(stderr,
+			        "quell: cannot read config %s: %s (set QUELL_CONFIG or --config)\n",
 			        config, strerror(errno));
 		else
-			fprintf(stderr, "quell: %s:%d: unknown section or key (expected [cli] "
-			                "coordinator = URL, key = PATH)\n",
+			fprintf(stderr,
+			        "quell: %s:%d: unknown section or key (expected [cli] "
+			        "coordinator = URL, key = PATH)\n",
 			        config, rc);
 		goto fail;
 	}
 	if (c->url == NULL || c->key_path == NULL) {
-		fprintf(stderr, "quell: %s: [cli] needs coordinator = URL and key = PATH\n", config);
+		fprintf(stderr, "quell: %s: [cli] needs coordinator = URL and key = PATH\n",
+		        config);
 		goto fail;
 	}
 	if (ql_url_check(c->url, why, sizeof why) != QL_OK) {
@@ -246,10 +249,9 @@ out:
 	return reply;
 }
 
-static enum ql_err sign_command(struct qcli_conn *c, const struct qcli_opts *o,
-                                const char *action, const char *handle, Quell__Arg **args,
-                                size_t n_args, uint8_t job_id[QL_JOB_ID_LEN], uint8_t **env,
-                                size_t *env_len)
+static enum ql_err sign_command(struct qcli_conn *c, const struct qcli_opts *o, const char *action,
+                                const char *handle, Quell__Arg **args, size_t n_args,
+                                uint8_t job_id[QL_JOB_ID_LEN], uint8_t **env, size_t *env_len)
 {
 	Quell__Command cmd = QUELL__COMMAND__INIT;
 	randombytes_buf(job_id, QL_JOB_ID_LEN);
@@ -301,8 +303,8 @@ static void describe(struct qcli_job *job, Quell__Arg **args, size_t n_args)
 	}
 }
 
-int qcli_run(const struct qcli_opts *o, const char *action, const char *handle,
-             Quell__Arg **args, size_t n_args)
+int qcli_run(const struct qcli_opts *o, const char *action, const char *handle, Quell__Arg **args,
+             size_t n_args)
 {
 	int code;
 	struct qcli_conn *c = qcli_connect(o->config, &code);

@@ -8,11 +8,7 @@
 #include "keys.h"
 
 static const struct qcli_verb *const verbs[] = {
-	&qcli_verb_keygen,
-	&qcli_verb_agents,
-	&qcli_verb_ping,
-	&qcli_verb_maintenance,
-	NULL,
+	&qcli_verb_keygen, &qcli_verb_agents, &qcli_verb_ping, &qcli_verb_maintenance, NULL,
 };
 
 static void usage(FILE *f)

@@ -95,7 +95,9 @@ void qcli_print_results(const struct qcli_job *job, struct qcli_host *hosts, siz
 			if (strcmp(hosts[i].status, statuses[s]) != 0)
 				continue;
 			printf("%-*s  %-11s  %s%s%s\n", (int)width, hosts[i].host, hosts[i].status,
-			       hosts[i].reason[0] && strcmp(hosts[i].status, "ok") != 0 ? hosts[i].reason : "",
+			       hosts[i].reason[0] && strcmp(hosts[i].status, "ok") != 0
+			               ? hosts[i].reason
+			               : "",
 			       hosts[i].reason[0] && strcmp(hosts[i].status, "ok") != 0 ? ": " : "",
 			       hosts[i].detail);
 		}

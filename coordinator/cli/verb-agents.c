@@ -17,7 +17,8 @@
 
 static int by_name(const void *a, const void *b)
 {
-	const Quell__AgentInfo *x = *(Quell__AgentInfo *const *)a, *y = *(Quell__AgentInfo *const *)b;
+	const Quell__AgentInfo *x = *(Quell__AgentInfo *const *)a,
+			       *y = *(Quell__AgentInfo *const *)b;
 	return strcmp(x->hostname, y->hostname);
 }
 
@@ -92,7 +93,8 @@ static int agents_exec(int argc, char **argv)
 				strftime(when, sizeof when, "%Y-%m-%d %H:%M:%SZ", &tm);
 			labels_text(a, labels, sizeof labels);
 			printf("%-24s  %-12s  %-20s  %-8s  %s\n", a->hostname,
-			       a->connected ? "connected" : "disconnected", when, a->version, labels);
+			       a->connected ? "connected" : "disconnected", when, a->version,
+			       labels);
 			connected += a->connected;
 		}
 		printf("%zu agent%s, %zu connected\n", r->n_agents, r->n_agents == 1 ? "" : "s",

@@ -9,8 +9,7 @@
 
 #include "cli.h"
 
-#define MAINT_USAGE                                                                        \
-	"maintenance on|off [HANDLE] [--message TEXT] [-t SELECTOR] [--reason TEXT] ..."
+#define MAINT_USAGE "maintenance on|off [HANDLE] [--message TEXT] [-t SELECTOR] [--reason TEXT] ..."
 
 static int maintenance_exec(int argc, char **argv)
 {
@@ -19,7 +18,8 @@ static int maintenance_exec(int argc, char **argv)
 	if (rc >= 0)
 		return rc;
 	int n = argc - optind;
-	if (n < 1 || n > 2 || (strcmp(argv[optind], "on") != 0 && strcmp(argv[optind], "off") != 0)) {
+	if (n < 1 || n > 2 ||
+	    (strcmp(argv[optind], "on") != 0 && strcmp(argv[optind], "off") != 0)) {
 		fprintf(stderr, "usage: quell %s\n", MAINT_USAGE);
 		return QCLI_EXIT_USAGE;
 	}

@@ -58,23 +58,41 @@ static int do_sign(int argc, char **argv)
 	size_t n_args = 0;
 	randombytes_buf(job_id, sizeof job_id);
 	static const struct option opts[] = {
-		{"key", required_argument, NULL, 'k'},      {"out", required_argument, NULL, 'o'},
-		{"target", required_argument, NULL, 't'},   {"action", required_argument, NULL, 'a'},
-		{"handle", required_argument, NULL, 'H'},   {"arg", required_argument, NULL, 'A'},
+		{"key", required_argument, NULL, 'k'},
+		{"out", required_argument, NULL, 'o'},
+		{"target", required_argument, NULL, 't'},
+		{"action", required_argument, NULL, 'a'},
+		{"handle", required_argument, NULL, 'H'},
+		{"arg", required_argument, NULL, 'A'},
 		{"issued-offset", required_argument, NULL, 'i'},
-		{"lifetime", required_argument, NULL, 'l'}, {"job-id", required_argument, NULL, 'j'},
+		{"lifetime", required_argument, NULL, 'l'},
+		{"job-id", required_argument, NULL, 'j'},
 		{NULL, 0, NULL, 0},
 	};
 	int ch;
 	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (ch) {
-		case 'k': key = optarg; break;
-		case 'o': out = optarg; break;
-		case 't': target = optarg; break;
-		case 'a': action = optarg; break;
-		case 'H': handle = optarg; break;
-		case 'i': issued_offset = strtol(optarg, NULL, 10); break;
-		case 'l': lifetime = strtol(optarg, NULL, 10); break;
+		case 'k':
+			key = optarg;
+			break;
+		case 'o':
+			out = optarg;
+			break;
+		case 't':
+			target = optarg;
+			break;
+		case 'a':
+			action = optarg;
+			break;
+		case 'H':
+			handle = optarg;
+			break;
+		case 'i':
+			issued_offset = strtol(optarg, NULL, 10);
+			break;
+		case 'l':
+			lifetime = strtol(optarg, NULL, 10);
+			break;
 		case 'j':
 			if (!ql_unhex(optarg, job_id, sizeof job_id)) {
 				fprintf(stderr, "--job-id takes 32 hex digits\n");

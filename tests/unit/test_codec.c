@@ -56,14 +56,18 @@ static const struct text_case text_cases[] = {
 	{"\xee\x80\x80", 100, true}, /* U+E000, just above */
 	{"\xef\xbf\xbd", 100, true}, /* U+FFFD */
 	/* valid UTF-8 that a terminal would render misleadingly */
-	{"\xc2\x80", 100, false},              /* U+0080, first C1 control */
-	{"csi\xc2\x9b" "31mred", 100, false},   /* U+009B, C1 CSI */
-	{"\xc2\x9f", 100, false},              /* U+009F, last C1 control */
-	{"\xc2\xa0", 100, true},               /* U+00A0, just above */
-	{"\xe2\x80\xa8", 100, false},          /* U+2028 line separator */
-	{"\xe2\x80\xae" "txt.exe", 100, false}, /* U+202E right-to-left override */
-	{"\xe2\x81\xa6", 100, false},          /* U+2066 isolate */
-	{"\xe2\x80\x94", 100, true},           /* U+2014 em dash */
+	{"\xc2\x80", 100, false}, /* U+0080, first C1 control */
+	{"csi\xc2\x9b"
+         "31mred",
+         100, false},                 /* U+009B, C1 CSI */
+	{"\xc2\x9f", 100, false},     /* U+009F, last C1 control */
+	{"\xc2\xa0", 100, true},      /* U+00A0, just above */
+	{"\xe2\x80\xa8", 100, false}, /* U+2028 line separator */
+	{"\xe2\x80\xae"
+         "txt.exe",
+         100, false},                 /* U+202E right-to-left override */
+	{"\xe2\x81\xa6", 100, false}, /* U+2066 isolate */
+	{"\xe2\x80\x94", 100, true},  /* U+2014 em dash */
 	/* invalid UTF-8 */
 	{"\x80", 100, false}, /* lone continuation */
 	{"a\xbf", 100, false},
