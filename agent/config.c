@@ -194,19 +194,9 @@ static int handle_key(struct parse *p, const char *name, const char *key, const 
 	struct qa_handle *h = handle_for(p, name);
 	if (h == NULL)
 		FAIL(p, "too many handles (at most %d)", QA_MAX_HANDLES);
-	if (strcmp(key, "type") == 0) {
-		if (strcmp(value, "maintenance") == 0)
-			h->type = QA_HANDLE_MAINTENANCE;
-		else
-			FAIL(p, "handle '%s': unknown type '%s' (known: maintenance)", name, value);
-	} else if (strcmp(key, "file") == 0) {
-		if (value[0] != '/' || strlen(value) > 1024)
-			FAIL(p, "handle '%s': file must be an absolute path", name);
-		if (!set_str(&h->file, value))
-			FAIL(p, "out of memory");
-	} else {
-		FAIL(p, "unknown key '%s' in [handle %s]", key, name);
-	}
+	char why[256];
+	if (!qa_handle_set(h, key, value, why, sizeof why))
+		FAIL(p, "[handle %s] %s", name, why);
 	return 1;
 }
 
@@ -259,12 +249,7 @@ static bool finish(struct parse *p)
 	}
 	for (size_t i = 0; i < c->n_handles; i++) {
 		struct qa_handle *h = &c->handles[i];
-		why[0] = '\0';
-		if (h->type == QA_HANDLE_NONE)
-			snprintf(why, sizeof why, "has no type");
-		else if (h->type == QA_HANDLE_MAINTENANCE && h->file == NULL)
-			snprintf(why, sizeof why, "(maintenance) needs file = PATH");
-		if (why[0]) {
+		if (!qa_handle_finish(h, why, sizeof why)) {
 			snprintf(p->why, p->whylen, "%s: [handle %s] %s", c->path, h->name, why);
 			return false;
 		}
@@ -328,10 +313,8 @@ void qa_config_free(struct qa_config *cfg)
 		}
 	}
 	free(cfg->signers);
-	for (size_t i = 0; cfg->handles && i < cfg->n_handles; i++) {
-		free(cfg->handles[i].name);
-		free(cfg->handles[i].file);
-	}
+	for (size_t i = 0; cfg->handles && i < cfg->n_handles; i++)
+		qa_handle_fini(&cfg->handles[i]);
 	free(cfg->handles);
 	free(cfg);
 }

@@ -6,7 +6,7 @@
  *   [agent]            hostname, labels, coordinator (one or more URLs),
  *                      key, state_dir, clock_skew
  *   [signer NAME]      key (base64) or key_file, allow = action[:handle], ...
- *   [handle NAME]      type = maintenance, file = PATH
+ *   [handle NAME]      type = ..., and that type's keys (handles.h)
  *
  * A config the agent cannot honour is refused at start with the file, line
  * and reason, never half-applied.
@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "handles.h"
 #include "keys.h"
 #include "ql.h"
 #include "selector.h"
@@ -26,17 +27,6 @@
 #define QA_MAX_SIGNERS 64
 #define QA_MAX_HANDLES 128
 #define QA_MAX_RULES 64
-
-enum qa_handle_type {
-	QA_HANDLE_NONE = 0,
-	QA_HANDLE_MAINTENANCE,
-};
-
-struct qa_handle {
-	char *name;
-	enum qa_handle_type type;
-	char *file; /* maintenance: the file the web server checks */
-};
 
 /* One "allow" entry: action name (or "*") and handle name (or "*"). */
 struct qa_rule {
