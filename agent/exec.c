@@ -132,9 +132,9 @@ static enum ql_err admit(struct job *j, const struct qa_action **act,
 	if (*act == NULL)
 		return QL_ERR_UNKNOWN_ACTION;
 	*handle = NULL;
-	if ((*act)->handle_type != QA_HANDLE_NONE) {
+	if ((*act)->handle_types != 0) {
 		*handle = qa_config_handle(cfg, c->handle);
-		if (*handle == NULL || (*handle)->type != (*act)->handle_type) {
+		if (*handle == NULL || !((*act)->handle_types & QA_TYPE((*handle)->type))) {
 			snprintf(ctx->detail, ctx->detail_len,
 			         "no %s handle named '%s' on this host", (*act)->name, c->handle);
 			return QL_ERR_UNKNOWN_HANDLE;
@@ -156,6 +156,8 @@ static enum ql_err admit(struct job *j, const struct qa_action **act,
 		}
 	}
 	ctx->handle = *handle;
+	ctx->state_dir = cfg->state_dir;
+	ctx->deadline_ms = ql_mono_ms() + 1000 * (*handle ? (*handle)->timeout_s : 30);
 	ctx->args = c->args;
 	ctx->n_args = c->n_args;
 	ctx->dry_run = c->dry_run;
@@ -175,6 +177,8 @@ static void perform(struct job *j, const struct qa_action *act, struct qa_action
 	err = act->run(ctx);
 	set_outcome(j, err == QL_OK ? QUELL__STATUS__STATUS_OK : QUELL__STATUS__STATUS_FAILED, err,
 	            ctx->detail);
+	if (!ctx->dry_run)
+		snprintf(j->rec.undo, sizeof j->rec.undo, "%s", ctx->undo);
 	if (qa_store_job_finish(j->x->store, &j->key, j->hash, j->cmd->expires_at, &j->rec) !=
 	    QL_OK)
 		ql_error("could not record the result of a job that ran; a redelivery will be "
@@ -216,7 +220,11 @@ enum ql_err qa_exec(const struct qa_exec_env *x, const uint8_t *env, size_t len,
 	bool duplicate = false;
 	bool record = false; /* store the rejection under its job id */
 	char detail[QL_MAX_DETAIL + 1] = "";
-	struct qa_action_ctx ctx = {.detail = detail, .detail_len = sizeof detail};
+	char undo[QA_MAX_UNDO + 1] = "";
+	struct qa_action_ctx ctx = {.detail = detail,
+	                            .detail_len = sizeof detail,
+	                            .undo = undo,
+	                            .undo_len = sizeof undo};
 
 	*out = NULL;
 	j.rec.started_at = ql_now();

@@ -35,6 +35,7 @@ static const char schema[] =
 	"  detail TEXT NOT NULL DEFAULT '',"
 	"  started_at INTEGER NOT NULL DEFAULT 0,"
 	"  finished_at INTEGER NOT NULL DEFAULT 0,"
+	"  undo TEXT NOT NULL DEFAULT '',"
 	"  PRIMARY KEY (signer, job_id));"
 	"CREATE INDEX IF NOT EXISTS jobs_expiry ON jobs(expires_at);"
 	"CREATE TABLE IF NOT EXISTS audit ("
@@ -92,7 +93,7 @@ enum ql_err qa_store_job_get(struct qa_store *st, const struct qa_job_key *k,
 	memset(rec, 0, sizeof *rec);
 	if (sqlite3_prepare_v2(st->db,
 	                       "SELECT body_hash, state, status, reason, detail, started_at,"
-	                       " finished_at FROM jobs WHERE signer = ? AND job_id = ?",
+	                       " finished_at, undo FROM jobs WHERE signer = ? AND job_id = ?",
 	                       -1, &q, NULL) != SQLITE_OK)
 		return db_fail(st, "prepare job lookup");
 	bind_key(q, k);
@@ -108,6 +109,7 @@ enum ql_err qa_store_job_get(struct qa_store *st, const struct qa_job_key *k,
 		copy_text(rec->detail, sizeof rec->detail, sqlite3_column_text(q, 4));
 		rec->started_at = sqlite3_column_int64(q, 5);
 		rec->finished_at = sqlite3_column_int64(q, 6);
+		copy_text(rec->undo, sizeof rec->undo, sqlite3_column_text(q, 7));
 	} else if (rc != SQLITE_DONE) {
 		err = db_fail(st, "job lookup");
 	}
@@ -142,10 +144,10 @@ enum ql_err qa_store_job_finish(struct qa_store *st, const struct qa_job_key *k,
 	if (sqlite3_prepare_v2(
 		    st->db,
 		    "INSERT INTO jobs (signer, job_id, body_hash, expires_at, state, status, reason,"
-		    " detail, started_at, finished_at) VALUES (?, ?, ?, ?, 'done', ?, ?, ?, ?, ?)"
+		    " detail, started_at, finished_at, undo) VALUES (?, ?, ?, ?, 'done', ?, ?, ?, ?, ?, ?)"
 		    " ON CONFLICT(signer, job_id) DO UPDATE SET state='done', status=excluded.status,"
 		    " reason=excluded.reason, detail=excluded.detail,"
-		    " finished_at=excluded.finished_at",
+		    " finished_at=excluded.finished_at, undo=excluded.undo",
 		    -1, &q, NULL) != SQLITE_OK)
 		return db_fail(st, "prepare job finish");
 	bind_key(q, k);
@@ -156,6 +158,7 @@ enum ql_err qa_store_job_finish(struct qa_store *st, const struct qa_job_key *k,
 	sqlite3_bind_text(q, 7, rec->detail, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(q, 8, rec->started_at);
 	sqlite3_bind_int64(q, 9, rec->finished_at);
+	sqlite3_bind_text(q, 10, rec->undo, -1, SQLITE_STATIC);
 	int rc = sqlite3_step(q);
 	sqlite3_finalize(q);
 	return rc == SQLITE_DONE ? QL_OK : db_fail(st, "record result");

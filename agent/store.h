@@ -15,6 +15,8 @@
 #include "ql.h"
 #include "ql_limits.h"
 
+#define QA_MAX_UNDO 4096
+
 struct qa_store;
 
 enum qa_job_state { QA_JOB_NONE = 0, QA_JOB_RUNNING, QA_JOB_DONE };
@@ -25,6 +27,7 @@ struct qa_job_record {
 	int status; /* Quell__Status */
 	char reason[40];
 	char detail[QL_MAX_DETAIL + 1];
+	char undo[QA_MAX_UNDO + 1]; /* JSON: the state before the action, "" if none */
 	int64_t started_at, finished_at;
 };
 

@@ -13,6 +13,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "config.h"
 #include "ql.h"
@@ -23,15 +24,25 @@ struct qa_action_ctx {
 	Quell__Arg *const *args;
 	size_t n_args;
 	bool dry_run;
-	char *detail; /* out: one human line */
+	const char *state_dir;  /* the agent's own state directory (e.g. instance tracking) */
+	int64_t deadline_ms;    /* ql_mono_ms() by which run() must be done (handle timeout) */
+	char *detail;           /* out: one human line */
 	size_t detail_len;
+	char *undo;             /* out, optional: a JSON object with what undo needs */
+	size_t undo_len;        /* (the previous state); "" if nothing to undo */
 };
+
+/* Bit for a handle type in qa_action.handle_types. */
+#define QA_TYPE(t) (1u << (t))
 
 struct qa_action {
 	const char *name;
-	enum qa_handle_type handle_type; /* QA_HANDLE_NONE: takes no handle */
+	unsigned handle_types;           /* QA_TYPE() bits it accepts; 0: takes no handle */
 	const char *const *arg_names;    /* NULL-terminated; anything else is rejected */
+	bool reversible;                 /* false: say so (e.g. kill) */
+	/* Validate arguments against the handle. Changes nothing. */
 	QL_NODISCARD enum ql_err (*check)(const struct qa_action_ctx *ctx);
+	/* Do it (or with dry_run, describe what would change), by ctx->deadline_ms. */
 	QL_NODISCARD enum ql_err (*run)(const struct qa_action_ctx *ctx);
 };
 

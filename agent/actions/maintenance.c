@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "actions.h"
+#include "fsutil.h"
 
 #define DEFAULT_MESSAGE "This service is down for maintenance."
 
@@ -34,58 +35,6 @@ static enum ql_err maintenance_check(const struct qa_action_ctx *ctx)
 		snprintf(ctx->detail, ctx->detail_len, "a message only goes with 'on'");
 		return QL_ERR_BAD_ARGUMENT;
 	}
-	return QL_OK;
-}
-
-static int fsync_dir_of(const char *path)
-{
-	char copy[4096];
-	snprintf(copy, sizeof copy, "%s", path);
-	int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	int rc = fsync(fd);
-	close(fd);
-	return rc;
-}
-
-static enum ql_err write_atomically(const char *path, const char *text, char *detail,
-                                    size_t detail_len)
-{
-	char tmp[4096];
-	if (snprintf(tmp, sizeof tmp, "%s.quell-XXXXXX", path) >= (int)sizeof tmp) {
-		snprintf(detail, detail_len, "path too long");
-		return QL_ERR_ACTION_FAILED;
-	}
-	int fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd < 0) {
-		snprintf(detail, detail_len, "cannot create a file next to %s: %s", path,
-		         strerror(errno));
-		return QL_ERR_ACTION_FAILED;
-	}
-	size_t len = strlen(text);
-	ssize_t n = write(fd, text, len);
-	const char *step = n != (ssize_t)len       ? "write"
-	                   : fchmod(fd, 0644) != 0 ? "chmod"
-	                   : fsync(fd) != 0        ? "fsync"
-	                                           : NULL;
-	int saved = errno;
-	if (close(fd) != 0 && step == NULL) {
-		step = "close";
-		saved = errno;
-	}
-	if (step == NULL && rename(tmp, path) != 0) {
-		step = "rename";
-		saved = errno;
-	}
-	if (step) {
-		unlink(tmp);
-		snprintf(detail, detail_len, "%s %s: %s", step, path,
-		         n >= 0 && n != (ssize_t)len && saved == 0 ? "short write"
-		                                                   : strerror(saved));
-		return QL_ERR_ACTION_FAILED;
-	}
-	fsync_dir_of(path); /* durability of the rename; the page is already served */
 	return QL_OK;
 }
 
@@ -111,7 +60,7 @@ static enum ql_err maintenance_run(const struct qa_action_ctx *ctx)
 			         strerror(errno));
 			return QL_ERR_ACTION_FAILED;
 		}
-		fsync_dir_of(path);
+		qa_fsync_dir_of(path);
 		snprintf(ctx->detail, ctx->detail_len, "maintenance off (removed %s)", path);
 		return QL_OK;
 	}
@@ -131,7 +80,7 @@ static enum ql_err maintenance_run(const struct qa_action_ctx *ctx)
 	memcpy(text, message, len);
 	text[len] = '\n';
 	text[len + 1] = '\0';
-	enum ql_err err = write_atomically(path, text, ctx->detail, ctx->detail_len);
+	enum ql_err err = qa_write_atomically(path, text, strlen(text), 0644, ctx->detail, ctx->detail_len);
 	free(text);
 	if (err == QL_OK)
 		snprintf(ctx->detail, ctx->detail_len, "maintenance on (%s%s)", path,
@@ -141,7 +90,8 @@ static enum ql_err maintenance_run(const struct qa_action_ctx *ctx)
 
 const struct qa_action qa_action_maintenance = {
 	.name = "maintenance",
-	.handle_type = QA_HANDLE_MAINTENANCE,
+	.handle_types = QA_TYPE(QA_HANDLE_MAINTENANCE),
+	.reversible = true,
 	.arg_names = maintenance_args,
 	.check = maintenance_check,
 	.run = maintenance_run,

@@ -22,7 +22,7 @@ static enum ql_err ping_run(const struct qa_action_ctx *ctx)
 
 const struct qa_action qa_action_ping = {
 	.name = "ping",
-	.handle_type = QA_HANDLE_NONE,
+	.handle_types = 0,
 	.arg_names = ping_args,
 	.check = ping_check,
 	.run = ping_run,

@@ -35,7 +35,10 @@ struct qcli_opts {
 	const char *message;
 	int timeout;
 	bool json;
-	bool allow_message;
+	bool dry_run;         /* -n/--dry-run: agents report what they would change */
+	bool allow_message;   /* the verb takes --message */
+	bool allow_kill_opts; /* the verb takes --signal and --grace (kill) */
+	const char *signal, *grace;
 };
 
 /* A connection to the coordinator's control socket, signed as the operator. */

@@ -40,7 +40,9 @@ int qcli_parse(int argc, char **argv, const char *usage, struct qcli_opts *o)
 		{"target", required_argument, NULL, 't'},  {"reason", required_argument, NULL, 'r'},
 		{"timeout", required_argument, NULL, 'T'}, {"json", no_argument, NULL, 'j'},
 		{"message", required_argument, NULL, 'm'}, {"config", required_argument, NULL, 'c'},
-		{"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
+		{"help", no_argument, NULL, 'h'},          {"dry-run", no_argument, NULL, 'n'},
+		{"signal", required_argument, NULL, 'S'},  {"grace", required_argument, NULL, 'g'},
+		{NULL, 0, NULL, 0},
 	};
 	if (o->target == NULL)
 		o->target = "all";
@@ -51,7 +53,7 @@ int qcli_parse(int argc, char **argv, const char *usage, struct qcli_opts *o)
 	o->config = getenv("QUELL_CONFIG");
 	optind = 1;
 	int ch;
-	while ((ch = getopt_long(argc, argv, "t:c:h", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "t:c:hn", opts, NULL)) != -1) {
 		switch (ch) {
 		case 't':
 			o->target = optarg;
@@ -81,6 +83,18 @@ int qcli_parse(int argc, char **argv, const char *usage, struct qcli_opts *o)
 			break;
 		case 'c':
 			o->config = optarg;
+			break;
+		case 'n':
+			o->dry_run = true;
+			break;
+		case 'S':
+		case 'g':
+			if (!o->allow_kill_opts) {
+				fprintf(stderr, "quell: --%s only goes with kill\n",
+				        ch == 'S' ? "signal" : "grace");
+				return QCLI_EXIT_USAGE;
+			}
+			*(ch == 'S' ? &o->signal : &o->grace) = optarg;
 			break;
 		case 'h':
 			printf("usage: quell %s\n", usage);
@@ -265,6 +279,7 @@ static enum ql_err sign_command(struct qcli_conn *c, const struct qcli_opts *o, 
 	cmd.args = args;
 	cmd.n_args = n_args;
 	cmd.reason = (char *)o->reason;
+	cmd.dry_run = o->dry_run;
 	uint8_t *body;
 	size_t blen;
 	enum ql_err err = ql_pack(&cmd.base, &body, &blen);
