@@ -1,21 +1,28 @@
 /*
- * agent.c: the agent's network side (see agent.h).
+ * agent.c: the agent's network side and its executor (see agent.h).
  *
- * Each coordinator URL gets a link: a REQ socket, one context and one aio
- * whose callback is a small state machine:
+ * Each coordinator URL gets a link: one REQ socket with several contexts
+ * ("slots"), each driven by an aio callback:
  *
- *     SEND --ok--> RECV --reply--> handle reply --> SEND (next request)
- *       |            |timeout: SEND heartbeat
- *       +--error--> WAIT (back off) --> SEND hello
+ *     SEND --ok--> RECV --reply--> handle the reply --> next request or free
+ *       |            |timeout: heartbeat (poller) / give the slot back (others)
+ *       +--error--> WAIT (back off) --> hello (poller)
  *
- * REQ gives us at-least-once for free on the agent's side: a request whose
- * pipe dies is resent on the next connection. The coordinator holds an idle
- * poll for a while and answers it the moment a command arrives for us.
+ * Slot 0 is the poller: it says hello and then always has a heartbeat
+ * outstanding, which the coordinator holds open and answers the moment it
+ * has a command for us. The other slots carry results. REQ resends a request
+ * whose pipe died, and a result whose slot timed out or met a restarted
+ * coordinator goes back into the link's outbox: no result is dropped while
+ * the agent lives (the coordinator ignores the second copy of one).
  *
- * Commands from any link are executed one at a time under the agent's lock,
- * which also serialises use of the store. Actions here are quick file
- * operations; slow actions will move to an executor thread with a bounded
- * queue.
+ * A command that passes every check goes to a bounded queue served by one
+ * executor thread, so a slow action (a kill's grace period, a restart) never
+ * blocks nng's threads or the other commands' answers; a full queue answers
+ * "busy". A redelivery of a job that is queued or running is not answered
+ * twice: its result follows when it is done.
+ *
+ * Locking: a->lock protects links, slots, outboxes and the queue. The store
+ * has its own lock. Actions run without a->lock held.
  */
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
@@ -23,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "actions/actions.h"
 #include "agent.h"
@@ -31,6 +39,7 @@
 #include "exec.h"
 #include "keys.h"
 #include "log.h"
+#include "proc.h"
 #include "ql_limits.h"
 #include "store.h"
 #include "transport.h"
@@ -41,31 +50,85 @@
 #define RECONNECT_MAX_MS 5000
 #define REFUSED_BACKOFF_MS 30000
 #define ERROR_BACKOFF_MS 1000
+#define RESULT_SLOTS 4 /* results in flight per coordinator */
+#define QUEUE_MAX 16   /* commands waiting for the executor */
+#define PRUNE_EVERY_S 60
 
-enum link_state { LINK_IDLE, LINK_SEND, LINK_RECV, LINK_WAIT };
+enum slot_state { SLOT_FREE, SLOT_SEND, SLOT_RECV, SLOT_WAIT };
+
+struct outmsg {
+	uint8_t *data; /* a signed result */
+	size_t len;
+	struct outmsg *next;
+};
+
+struct link;
+
+struct slot {
+	struct link *link;
+	bool poller;
+	nng_ctx ctx;
+	nng_aio *aio;
+	enum slot_state state;
+	struct outmsg *carrying; /* the result this slot is sending, until answered */
+};
 
 struct link {
 	struct qa_agent *agent;
 	const char *url;
 	nng_socket sock;
 	nng_dialer dialer;
-	nng_ctx ctx;
-	nng_aio *aio;
-	enum link_state state;
 	bool open;
+	bool ready; /* the coordinator has accepted our hello on the current pipe */
+	struct slot slots[1 + RESULT_SLOTS];
+	size_t n_slots;
+	struct outmsg *outbox, **outbox_tail;
 	uint64_t seq;
-	int64_t last_prune;
+};
+
+struct job {
+	struct qa_pending *p; /* owned by the executor once it runs (freed by qa_exec_run) */
+	struct link *link;    /* where the command came from; its result goes back there */
+	/* What it is, for in_flight(). */
+	uint8_t signer[QL_PUBKEY_LEN], job_id[QL_JOB_ID_LEN], hash[QL_HASH_LEN];
 };
 
 struct qa_agent {
 	struct qa_config *cfg;
 	struct ql_secret_key *key;
 	struct qa_store *store;
+	struct qa_exec_env env;
 	pthread_mutex_t lock;
+	pthread_cond_t wake;
 	struct link links[QA_MAX_COORDINATORS];
 	size_t n_links;
+	struct job queue[QUEUE_MAX];
+	size_t q_head, q_len;
+	struct job running;
+	pthread_t executor;
+	bool executor_started;
 	bool stopping;
 };
+
+static enum qa_in_flight is_job(const struct job *j, const struct qa_job_key *k,
+                                const uint8_t *hash)
+{
+	if (!j->link || memcmp(j->signer, k->signer, QL_PUBKEY_LEN) != 0 ||
+	    memcmp(j->job_id, k->job_id, QL_JOB_ID_LEN) != 0)
+		return QA_NOT_IN_FLIGHT;
+	return memcmp(j->hash, hash, QL_HASH_LEN) == 0 ? QA_IN_FLIGHT : QA_OTHER_IN_FLIGHT;
+}
+
+/* exec.c asks this (with a->lock held) before looking at the store. */
+static enum qa_in_flight in_flight(void *arg, const struct qa_job_key *k,
+                                   const uint8_t hash[QL_HASH_LEN])
+{
+	struct qa_agent *a = arg;
+	enum qa_in_flight f = is_job(&a->running, k, hash);
+	for (size_t i = 0; f == QA_NOT_IN_FLIGHT && i < a->q_len; i++)
+		f = is_job(&a->queue[(a->q_head + i) % QUEUE_MAX], k, hash);
+	return f;
+}
 
 enum ql_err qa_agent_new(struct qa_config *cfg, struct qa_agent **out, char *why, size_t whylen)
 {
@@ -78,6 +141,7 @@ enum ql_err qa_agent_new(struct qa_config *cfg, struct qa_agent **out, char *why
 	}
 	a->cfg = cfg;
 	pthread_mutex_init(&a->lock, NULL);
+	pthread_cond_init(&a->wake, NULL);
 	enum ql_err err = ql_key_load(cfg->key_path, &a->key);
 	if (err != QL_OK) {
 		snprintf(why, whylen, "agent key %s: %s", cfg->key_path, ql_strerror(err));
@@ -88,6 +152,7 @@ enum ql_err qa_agent_new(struct qa_config *cfg, struct qa_agent **out, char *why
 		snprintf(why, whylen, "state store in %s: %s", cfg->state_dir, ql_strerror(err));
 		goto fail;
 	}
+	a->env = (struct qa_exec_env){a->cfg, a->key, a->store, in_flight, a};
 	*out = a;
 	return QL_OK;
 fail:
@@ -142,134 +207,303 @@ static nng_msg *make_heartbeat(struct link *l)
 	return make_signed(l->agent, QUELL__KIND__KIND_HEARTBEAT, &hb.base);
 }
 
-static void link_send(struct link *l, nng_msg *msg)
+/* ---- slots (a->lock held) -------------------------------------------------------- */
+
+static void slot_wait(struct slot *sl, nng_duration ms)
+{
+	sl->state = SLOT_WAIT;
+	nng_sleep_aio(ms, sl->aio);
+}
+
+static void slot_send(struct slot *sl, nng_msg *msg)
 {
 	if (msg == NULL) {
 		/* Out of memory: try again shortly rather than wedge the link. */
-		l->state = LINK_WAIT;
-		nng_sleep_aio(ERROR_BACKOFF_MS, l->aio);
+		slot_wait(sl, ERROR_BACKOFF_MS);
 		return;
 	}
-	l->state = LINK_SEND;
-	nng_aio_set_msg(l->aio, msg);
-	nng_aio_set_timeout(l->aio, NNG_DURATION_INFINITE);
-	nng_ctx_send(l->ctx, l->aio);
+	sl->state = SLOT_SEND;
+	nng_aio_set_msg(sl->aio, msg);
+	nng_aio_set_timeout(sl->aio, NNG_DURATION_INFINITE);
+	nng_ctx_send(sl->ctx, sl->aio);
 }
 
-static void link_wait(struct link *l, nng_duration ms)
+static void outbox_push(struct link *l, struct outmsg *m, bool front)
 {
-	l->state = LINK_WAIT;
-	nng_sleep_aio(ms, l->aio);
+	if (front) {
+		m->next = l->outbox;
+		l->outbox = m;
+		if (l->outbox_tail == &l->outbox)
+			l->outbox_tail = &m->next;
+	} else {
+		m->next = NULL;
+		*l->outbox_tail = m;
+		l->outbox_tail = &m->next;
+	}
 }
 
-/* Run a delivered command and return the signed result as the next request. */
-static nng_msg *run_command(struct link *l, const Quell__AgentReply *r)
+static void outbox_add(struct link *l, uint8_t *data, size_t len)
+{
+	struct outmsg *m = calloc(1, sizeof *m);
+	if (m == NULL) {
+		ql_error(
+			"out of memory: a result is lost; a redelivery is answered from the store");
+		free(data);
+		return;
+	}
+	m->data = data;
+	m->len = len;
+	outbox_push(l, m, false);
+}
+
+/* Put results on free result slots while the coordinator knows us. */
+static void outbox_kick(struct link *l)
+{
+	if (!l->ready || l->agent->stopping)
+		return;
+	for (size_t i = 1; i < l->n_slots && l->outbox; i++) {
+		struct slot *sl = &l->slots[i];
+		if (sl->state != SLOT_FREE)
+			continue;
+		struct outmsg *m = l->outbox;
+		nng_msg *msg = ql_msg_new(m->data, m->len);
+		if (msg == NULL)
+			return; /* try again on the next kick */
+		l->outbox = m->next;
+		if (l->outbox == NULL)
+			l->outbox_tail = &l->outbox;
+		sl->carrying = m;
+		slot_send(sl, msg);
+	}
+}
+
+/* The result a slot carried was not acknowledged: it goes out again. */
+static void slot_requeue(struct slot *sl)
+{
+	if (sl->carrying) {
+		outbox_push(sl->link, sl->carrying, true);
+		sl->carrying = NULL;
+	}
+}
+
+/* A slot's exchange is over. */
+static void slot_done(struct slot *sl)
+{
+	if (sl->poller) {
+		slot_send(sl, make_heartbeat(sl->link));
+		return;
+	}
+	free(sl->carrying ? sl->carrying->data : NULL);
+	free(sl->carrying);
+	sl->carrying = NULL;
+	sl->state = SLOT_FREE;
+	outbox_kick(sl->link);
+}
+
+/* A delivered command: check it now, queue it for the executor, or answer at once. */
+static void take_command(struct link *l, const Quell__AgentReply *r)
 {
 	struct qa_agent *a = l->agent;
-	struct qa_exec_env x = {a->cfg, a->key, a->store};
+	enum qa_admit outcome;
+	struct qa_pending *p = NULL;
 	uint8_t *res = NULL;
 	size_t res_len = 0;
-	nng_msg *msg = NULL;
-
-	pthread_mutex_lock(&a->lock);
-	enum ql_err err =
-		qa_exec(&x, r->command.data, r->command.len,
-	                r->job_id.len == QL_JOB_ID_LEN ? r->job_id.data : NULL, &res, &res_len);
-	int64_t now = ql_now();
-	if (now - l->last_prune > 60) {
-		l->last_prune = now;
-		if (qa_store_prune(a->store, now - a->cfg->clock_skew - 60) != QL_OK)
-			ql_warn("could not prune old job ids");
-	}
-	pthread_mutex_unlock(&a->lock);
-
+	enum ql_err err = qa_exec_admit(&a->env, r->command.data, r->command.len,
+	                                r->job_id.len == QL_JOB_ID_LEN ? r->job_id.data : NULL,
+	                                &outcome, &p, &res, &res_len);
 	if (err != QL_OK) {
 		ql_error("could not produce a result: %s", ql_strerror(err));
-		return make_heartbeat(l);
+		return;
 	}
-	msg = ql_msg_new(res, res_len);
-	free(res);
-	return msg;
+	if (outcome == QA_ADMIT_RUN) {
+		if (a->q_len == QUEUE_MAX) {
+			ql_warn("executor queue full (%d commands): answering busy", QUEUE_MAX);
+			err = qa_exec_refuse(p, QL_ERR_BUSY, &res, &res_len);
+			if (err != QL_OK) {
+				ql_error("could not produce a result: %s", ql_strerror(err));
+				return;
+			}
+		} else {
+			struct job *j = &a->queue[(a->q_head + a->q_len++) % QUEUE_MAX];
+			const struct qa_job_key *k = qa_pending_key(p);
+			j->p = p;
+			j->link = l;
+			memcpy(j->signer, k->signer, QL_PUBKEY_LEN);
+			memcpy(j->job_id, k->job_id, QL_JOB_ID_LEN);
+			memcpy(j->hash, qa_pending_hash(p), QL_HASH_LEN);
+			pthread_cond_signal(&a->wake);
+			return;
+		}
+	}
+	if (res)
+		outbox_add(l, res, res_len);
 }
 
-static void handle_reply(struct link *l, nng_msg *reply)
+static void handle_reply(struct slot *sl, nng_msg *reply)
 {
+	struct link *l = sl->link;
 	Quell__AgentReply *r = NULL;
-	/* UNTRUSTED: the coordinator's reply; the command inside is verified by qa_exec. */
+	/* UNTRUSTED: the coordinator's reply; the command inside is verified by exec.c. */
 	enum ql_err err = ql_agent_reply_decode(nng_msg_body(reply), nng_msg_len(reply), &r);
 	nng_msg_free(reply);
 	if (err != QL_OK) {
 		ql_warn("%s: unreadable reply from coordinator (%s)", l->url, ql_strerror(err));
-		link_wait(l, ERROR_BACKOFF_MS);
+		slot_requeue(sl);
+		if (sl->poller)
+			slot_wait(sl, ERROR_BACKOFF_MS);
+		else
+			slot_done(sl);
 		return;
 	}
 	switch (r->type) {
 	case QUELL__AGENT_REPLY__TYPE__TYPE_IDLE:
-		link_send(l, make_heartbeat(l));
+		if (sl->poller)
+			l->ready = true;
+		slot_done(sl);
 		break;
 	case QUELL__AGENT_REPLY__TYPE__TYPE_HELLO_REQUIRED:
-		link_send(l, make_hello(l->agent));
+		/* A new pipe, or a restarted coordinator: hello first, then the results. */
+		l->ready = false;
+		slot_requeue(sl);
+		if (sl->poller)
+			slot_send(sl, make_hello(l->agent));
+		else
+			slot_done(sl);
 		break;
 	case QUELL__AGENT_REPLY__TYPE__TYPE_COMMAND:
-		link_send(l, run_command(l, r));
+		if (sl->poller)
+			l->ready = true;
+		take_command(l, r);
+		slot_done(sl);
+		outbox_kick(l);
 		break;
 	case QUELL__AGENT_REPLY__TYPE__TYPE_REFUSED:
 	default:
 		ql_error("%s: coordinator refused this agent: %s", l->url,
 		         r->error[0] ? r->error : "no reason given");
-		link_wait(l, REFUSED_BACKOFF_MS);
+		l->ready = false;
+		slot_requeue(sl);
+		if (sl->poller)
+			slot_wait(sl, REFUSED_BACKOFF_MS);
+		else
+			slot_done(sl);
 		break;
 	}
 	quell__agent_reply__free_unpacked(r, NULL);
 }
 
-static void link_cb(void *arg)
+static void slot_cb(void *arg)
 {
-	struct link *l = arg;
-	int rv = nng_aio_result(l->aio);
+	struct slot *sl = arg;
+	struct link *l = sl->link;
+	struct qa_agent *a = l->agent;
+	int rv = nng_aio_result(sl->aio);
 
-	if (rv == NNG_ECLOSED || rv == NNG_ECANCELED) {
-		if (l->state == LINK_SEND)
-			nng_msg_free(nng_aio_get_msg(l->aio));
-		l->state = LINK_IDLE;
+	pthread_mutex_lock(&a->lock);
+	if (rv == NNG_ECLOSED || rv == NNG_ECANCELED || a->stopping) {
+		if (sl->state == SLOT_SEND && rv != 0)
+			nng_msg_free(nng_aio_get_msg(sl->aio));
+		slot_requeue(sl);
+		sl->state = SLOT_FREE;
+		pthread_mutex_unlock(&a->lock);
 		return;
 	}
-	switch (l->state) {
-	case LINK_SEND:
+	switch (sl->state) {
+	case SLOT_SEND:
 		if (rv != 0) {
-			nng_msg_free(nng_aio_get_msg(l->aio));
+			nng_msg_free(nng_aio_get_msg(sl->aio));
 			ql_warn("%s: send failed: %s", l->url, nng_strerror(rv));
-			link_wait(l, ERROR_BACKOFF_MS);
-			return;
+			slot_requeue(sl);
+			if (sl->poller)
+				slot_wait(sl, ERROR_BACKOFF_MS);
+			else
+				slot_done(sl);
+			break;
 		}
-		l->state = LINK_RECV;
-		nng_aio_set_timeout(l->aio, RECV_TIMEOUT_MS);
-		nng_ctx_recv(l->ctx, l->aio);
-		return;
-	case LINK_RECV:
-		if (rv == NNG_ETIMEDOUT) {
-			link_send(l, make_heartbeat(l));
-			return;
-		}
+		sl->state = SLOT_RECV;
+		nng_aio_set_timeout(sl->aio, RECV_TIMEOUT_MS);
+		nng_ctx_recv(sl->ctx, sl->aio);
+		break;
+	case SLOT_RECV:
 		if (rv != 0) {
-			ql_warn("%s: receive failed: %s", l->url, nng_strerror(rv));
-			link_wait(l, ERROR_BACKOFF_MS);
-			return;
+			if (rv != NNG_ETIMEDOUT)
+				ql_warn("%s: receive failed: %s", l->url, nng_strerror(rv));
+			slot_requeue(sl);
+			if (sl->poller && rv != NNG_ETIMEDOUT)
+				slot_wait(sl, ERROR_BACKOFF_MS);
+			else
+				slot_done(sl); /* poller: heartbeat; result slot: back to the outbox
+				                */
+			break;
 		}
-		handle_reply(l, nng_aio_get_msg(l->aio));
-		return;
-	case LINK_WAIT:
-		link_send(l, make_hello(l->agent));
-		return;
-	case LINK_IDLE:
-		return;
+		handle_reply(sl, nng_aio_get_msg(sl->aio));
+		break;
+	case SLOT_WAIT:
+		slot_send(sl, make_hello(a));
+		break;
+	case SLOT_FREE:
+		break;
 	}
+	pthread_mutex_unlock(&a->lock);
 }
+
+/* ---- the executor thread --------------------------------------------------------- */
+
+static void *executor_main(void *arg)
+{
+	struct qa_agent *a = arg;
+	int64_t last_prune = 0;
+	pthread_mutex_lock(&a->lock);
+	while (!a->stopping) {
+		if (a->q_len == 0) {
+			struct timespec until;
+			clock_gettime(CLOCK_REALTIME, &until);
+			until.tv_sec += 1;
+			pthread_cond_timedwait(&a->wake, &a->lock, &until);
+			pthread_mutex_unlock(&a->lock);
+			qa_proc_reap(); /* children that outlive their action (instances) */
+			int64_t now = ql_now();
+			if (now - last_prune >= PRUNE_EVERY_S) {
+				last_prune = now;
+				if (qa_store_prune(a->store, now - a->cfg->clock_skew - 60) !=
+				    QL_OK)
+					ql_warn("could not prune old job ids");
+			}
+			pthread_mutex_lock(&a->lock);
+			continue;
+		}
+		a->running = a->queue[a->q_head];
+		a->q_head = (a->q_head + 1) % QUEUE_MAX;
+		a->q_len--;
+		struct qa_pending *p = a->running.p;
+		a->running.p = NULL; /* qa_exec_run frees it */
+		pthread_mutex_unlock(&a->lock);
+
+		uint8_t *res = NULL;
+		size_t res_len = 0;
+		enum ql_err err = qa_exec_run(p, &res, &res_len);
+
+		pthread_mutex_lock(&a->lock);
+		struct link *l = a->running.link;
+		a->running = (struct job){0};
+		if (err != QL_OK) {
+			ql_error("could not sign a result: %s", ql_strerror(err));
+			continue;
+		}
+		outbox_add(l, res, res_len);
+		outbox_kick(l);
+	}
+	pthread_mutex_unlock(&a->lock);
+	return NULL;
+}
+
+/* ---- set-up and tear-down -------------------------------------------------------- */
 
 static enum ql_err link_open(struct link *l, char *why, size_t whylen)
 {
 	int rv;
 	const char *step;
+	l->outbox_tail = &l->outbox;
 	if ((rv = nng_req0_open(&l->sock)) != 0) {
 		step = "open socket";
 		goto fail;
@@ -287,20 +521,28 @@ static enum ql_err link_open(struct link *l, char *why, size_t whylen)
 	}
 	nng_dialer_set_ms(l->dialer, NNG_OPT_RECONNMINT, RECONNECT_MIN_MS);
 	nng_dialer_set_ms(l->dialer, NNG_OPT_RECONNMAXT, RECONNECT_MAX_MS);
+	for (size_t i = 0; i < 1 + RESULT_SLOTS; i++) {
+		struct slot *sl = &l->slots[i];
+		sl->link = l;
+		sl->poller = i == 0;
+		if ((rv = nng_ctx_open(&sl->ctx, l->sock)) != 0) {
+			step = "open context";
+			goto fail;
+		}
+		if ((rv = nng_aio_alloc(&sl->aio, slot_cb, sl)) != 0) {
+			step = "allocate aio";
+			goto fail;
+		}
+		l->n_slots = i + 1;
+	}
 	/* Non-blocking: the agent starts even while the coordinator is down. */
 	if ((rv = nng_dialer_start(l->dialer, NNG_FLAG_NONBLOCK)) != 0) {
 		step = "start dialer";
 		goto fail;
 	}
-	if ((rv = nng_ctx_open(&l->ctx, l->sock)) != 0) {
-		step = "open context";
-		goto fail;
-	}
-	if ((rv = nng_aio_alloc(&l->aio, link_cb, l)) != 0) {
-		step = "allocate aio";
-		goto fail;
-	}
-	link_send(l, make_hello(l->agent));
+	pthread_mutex_lock(&l->agent->lock);
+	slot_send(&l->slots[0], make_hello(l->agent));
+	pthread_mutex_unlock(&l->agent->lock);
 	return QL_OK;
 fail:
 	snprintf(why, whylen, "%s: %s: %s", l->url, step, nng_strerror(rv));
@@ -309,6 +551,11 @@ fail:
 
 enum ql_err qa_agent_start(struct qa_agent *a, char *why, size_t whylen)
 {
+	if (pthread_create(&a->executor, NULL, executor_main, a) != 0) {
+		snprintf(why, whylen, "cannot start the executor thread");
+		return QL_ERR_NOMEM;
+	}
+	a->executor_started = true;
 	for (size_t i = 0; i < a->cfg->n_coordinators; i++) {
 		struct link *l = &a->links[i];
 		l->agent = a;
@@ -327,15 +574,23 @@ enum ql_err qa_agent_start(struct qa_agent *a, char *why, size_t whylen)
 
 void qa_agent_stop(struct qa_agent *a)
 {
+	pthread_mutex_lock(&a->lock);
 	a->stopping = true;
+	pthread_cond_signal(&a->wake);
+	pthread_mutex_unlock(&a->lock);
 	for (size_t i = 0; i < a->n_links; i++) {
 		struct link *l = &a->links[i];
-		if (l->aio)
-			nng_aio_stop(l->aio);
+		for (size_t k = 0; k < l->n_slots; k++)
+			nng_aio_stop(l->slots[k].aio);
 		if (l->open) {
 			nng_close(l->sock);
 			l->open = false;
 		}
+	}
+	if (a->executor_started) {
+		/* An action in progress finishes first (bounded by its handle's timeout). */
+		pthread_join(a->executor, NULL);
+		a->executor_started = false;
 	}
 }
 
@@ -344,12 +599,28 @@ void qa_agent_free(struct qa_agent *a)
 	if (a == NULL)
 		return;
 	qa_agent_stop(a);
-	for (size_t i = 0; i < a->n_links; i++)
-		if (a->links[i].aio)
-			nng_aio_free(a->links[i].aio);
+	for (size_t i = 0; i < a->n_links; i++) {
+		struct link *l = &a->links[i];
+		for (size_t k = 0; k < l->n_slots; k++) {
+			nng_aio_free(l->slots[k].aio);
+			if (l->slots[k].carrying) {
+				free(l->slots[k].carrying->data);
+				free(l->slots[k].carrying);
+			}
+		}
+		while (l->outbox) {
+			struct outmsg *m = l->outbox;
+			l->outbox = m->next;
+			free(m->data);
+			free(m);
+		}
+	}
+	for (size_t i = 0; i < a->q_len; i++)
+		qa_pending_free(a->queue[(a->q_head + i) % QUEUE_MAX].p);
 	qa_store_close(a->store);
 	ql_key_free(a->key);
 	qa_config_free(a->cfg);
+	pthread_cond_destroy(&a->wake);
 	pthread_mutex_destroy(&a->lock);
 	free(a);
 }

@@ -157,7 +157,6 @@ static enum ql_err admit(struct job *j, const struct qa_action **act,
 	}
 	ctx->handle = *handle;
 	ctx->state_dir = cfg->state_dir;
-	ctx->deadline_ms = ql_mono_ms() + 1000 * (*handle ? (*handle)->timeout_s : 30);
 	ctx->args = c->args;
 	ctx->n_args = c->n_args;
 	ctx->dry_run = c->dry_run;
@@ -212,102 +211,184 @@ static enum known answer_known(struct job *j, const struct qa_job_record *seen)
 	return KNOWN_ANSWERED;
 }
 
-enum ql_err qa_exec(const struct qa_exec_env *x, const uint8_t *env, size_t len, const uint8_t *tag,
-                    uint8_t **out, size_t *out_len)
-{
-	struct job j = {.x = x};
+/* A command that passed every check, waiting to run (see exec.h). */
+struct qa_pending {
+	struct job j;
 	struct ql_opened o;
+	const struct qa_action *act;
+	struct qa_action_ctx ctx;
+	char detail[QL_MAX_DETAIL + 1];
+	char undo[QA_MAX_UNDO + 1];
+};
+
+static void pending_free(struct qa_pending *p)
+{
+	if (p->j.cmd)
+		quell__command__free_unpacked(p->j.cmd, NULL);
+	ql_opened_fini(&p->o);
+	free(p);
+}
+
+/* Record (if asked), audit, sign the answer; frees p. */
+static enum ql_err finish(struct qa_pending *p, bool duplicate, bool record, uint8_t **out,
+                          size_t *out_len)
+{
+	struct job *j = &p->j;
+	if (record && qa_store_job_finish(j->x->store, &j->key, j->hash, j->cmd->expires_at,
+	                                  &j->rec) != QL_OK)
+		ql_error("could not record a rejection");
+	if (!duplicate)
+		audit(j);
+	else
+		ql_info("job redelivered; answered from the store (%s)", j->rec.detail);
+	if (!j->have_id)
+		memset(j->job_id, 0, sizeof j->job_id); /* coordinator matches on the delivery */
+	enum ql_err err = sign_result(j, duplicate, out, out_len);
+	pending_free(p);
+	return err;
+}
+
+enum ql_err qa_exec_admit(const struct qa_exec_env *x, const uint8_t *env, size_t len,
+                          const uint8_t *tag, enum qa_admit *outcome, struct qa_pending **pending,
+                          uint8_t **out, size_t *out_len)
+{
+	*out = NULL;
+	*pending = NULL;
+	*outcome = QA_ADMIT_ANSWER;
+	struct qa_pending *p = calloc(1, sizeof *p);
+	if (p == NULL)
+		return QL_ERR_NOMEM;
+	struct job *j = &p->j;
 	bool duplicate = false;
 	bool record = false; /* store the rejection under its job id */
-	char detail[QL_MAX_DETAIL + 1] = "";
-	char undo[QA_MAX_UNDO + 1] = "";
-	struct qa_action_ctx ctx = {.detail = detail,
-	                            .detail_len = sizeof detail,
-	                            .undo = undo,
-	                            .undo_len = sizeof undo};
-
-	*out = NULL;
-	j.rec.started_at = ql_now();
+	p->ctx = (struct qa_action_ctx){.detail = p->detail,
+	                                .detail_len = sizeof p->detail,
+	                                .undo = p->undo,
+	                                .undo_len = sizeof p->undo};
+	j->x = x;
+	j->rec.started_at = ql_now();
 	if (tag) {
-		memcpy(j.job_id, tag, QL_JOB_ID_LEN);
-		j.have_id = true;
+		memcpy(j->job_id, tag, QL_JOB_ID_LEN);
+		j->have_id = true;
 	}
 
 	/* 1, 2: UNTRUSTED bytes; sizes and signature before any decoding of the body. */
-	enum ql_err err = ql_envelope_open(env, len, QL_KIND_BIT(QUELL__KIND__KIND_COMMAND), &o);
+	enum ql_err err = ql_envelope_open(env, len, QL_KIND_BIT(QUELL__KIND__KIND_COMMAND), &p->o);
 	if (err != QL_OK) {
-		set_outcome(&j, QUELL__STATUS__STATUS_REJECTED, err, NULL);
+		set_outcome(j, QUELL__STATUS__STATUS_REJECTED, err, NULL);
 		goto answer;
 	}
-	memcpy(j.signer_pk, o.signer, QL_PUBKEY_LEN);
-	ql_pubkey_format(o.signer, j.signer);
-	ql_body_hash(o.body, o.body_len, j.hash);
-	j.have_hash = true;
-	err = ql_command_decode(o.body, o.body_len, &j.cmd);
+	memcpy(j->signer_pk, p->o.signer, QL_PUBKEY_LEN);
+	ql_pubkey_format(p->o.signer, j->signer);
+	ql_body_hash(p->o.body, p->o.body_len, j->hash);
+	j->have_hash = true;
+	err = ql_command_decode(p->o.body, p->o.body_len, &j->cmd);
 	if (err != QL_OK) {
-		set_outcome(&j, QUELL__STATUS__STATUS_REJECTED, err, NULL);
+		set_outcome(j, QUELL__STATUS__STATUS_REJECTED, err, NULL);
 		goto answer;
 	}
-	memcpy(j.job_id, j.cmd->job_id.data, QL_JOB_ID_LEN);
-	j.have_id = true;
+	memcpy(j->job_id, j->cmd->job_id.data, QL_JOB_ID_LEN);
+	j->have_id = true;
 
 	/* 3 */
-	const struct qa_signer *s = qa_config_signer(x->cfg, j.signer_pk);
+	const struct qa_signer *s = qa_config_signer(x->cfg, j->signer_pk);
 	if (s == NULL) {
-		set_outcome(&j, QUELL__STATUS__STATUS_REJECTED, QL_ERR_UNKNOWN_SIGNER, NULL);
+		set_outcome(j, QUELL__STATUS__STATUS_REJECTED, QL_ERR_UNKNOWN_SIGNER, NULL);
 		goto answer;
 	}
-	snprintf(j.signer, sizeof j.signer, "%s", s->name);
-	j.key = (struct qa_job_key){.signer = j.signer_pk, .job_id = j.job_id};
+	snprintf(j->signer, sizeof j->signer, "%s", s->name);
+	j->key = (struct qa_job_key){.signer = j->signer_pk, .job_id = j->job_id};
 
-	/* 4 */
+	/* 4: queued or running right now (a redelivery while we work): answer later. */
+	enum qa_in_flight busy =
+		x->in_flight ? x->in_flight(x->in_flight_arg, &j->key, j->hash) : QA_NOT_IN_FLIGHT;
+	if (busy == QA_IN_FLIGHT) {
+		ql_debug("job redelivered while queued or running; its result follows");
+		*outcome = QA_ADMIT_IN_FLIGHT;
+		pending_free(p);
+		return QL_OK;
+	}
+	if (busy == QA_OTHER_IN_FLIGHT) {
+		set_outcome(j, QUELL__STATUS__STATUS_REJECTED, QL_ERR_REPLAYED, NULL);
+		goto answer; /* not recorded: the job under this id is the one in flight */
+	}
 	struct qa_job_record seen;
-	err = qa_store_job_get(x->store, &j.key, &seen);
+	err = qa_store_job_get(x->store, &j->key, &seen);
 	if (err != QL_OK) {
-		set_outcome(&j, QUELL__STATUS__STATUS_FAILED, QL_ERR_STORE,
+		set_outcome(j, QUELL__STATUS__STATUS_FAILED, QL_ERR_STORE,
 		            "cannot read the local store; nothing was done");
 		goto answer;
 	}
 	if (seen.state != QA_JOB_NONE) {
-		switch (answer_known(&j, &seen)) {
+		switch (answer_known(j, &seen)) {
 		case KNOWN_ANSWERED:
 			duplicate = true;
 			break;
 		case KNOWN_INTERRUPTED:
 			break;
 		case KNOWN_OTHER_COMMAND:
-			set_outcome(&j, QUELL__STATUS__STATUS_REJECTED, QL_ERR_REPLAYED, NULL);
+			set_outcome(j, QUELL__STATUS__STATUS_REJECTED, QL_ERR_REPLAYED, NULL);
 			break;
 		}
 		goto answer;
 	}
 
 	/* 5 to 9 */
-	const struct qa_action *act = NULL;
 	const struct qa_handle *handle = NULL;
-	err = admit(&j, &act, &handle, &ctx);
+	err = admit(j, &p->act, &handle, &p->ctx);
 	if (err != QL_OK) {
-		set_outcome(&j, QUELL__STATUS__STATUS_REJECTED, err, detail);
+		set_outcome(j, QUELL__STATUS__STATUS_REJECTED, err, p->detail);
 		record = true;
 		goto answer;
 	}
-
-	/* 10 */
-	perform(&j, act, &ctx);
+	*outcome = QA_ADMIT_RUN;
+	*pending = p;
+	return QL_OK;
 
 answer:
-	if (record &&
-	    qa_store_job_finish(x->store, &j.key, j.hash, j.cmd->expires_at, &j.rec) != QL_OK)
-		ql_error("could not record a rejection");
-	if (!duplicate)
-		audit(&j);
-	else
-		ql_info("job redelivered; answered from the store (%s)", j.rec.detail);
-	if (!j.have_id)
-		memset(j.job_id, 0, sizeof j.job_id); /* coordinator matches on the delivery */
-	err = sign_result(&j, duplicate, out, out_len);
-	if (j.cmd)
-		quell__command__free_unpacked(j.cmd, NULL);
-	ql_opened_fini(&o);
-	return err;
+	return finish(p, duplicate, record, out, out_len);
+}
+
+const struct qa_job_key *qa_pending_key(const struct qa_pending *p)
+{
+	return &p->j.key;
+}
+
+const uint8_t *qa_pending_hash(const struct qa_pending *p)
+{
+	return p->j.hash;
+}
+
+enum ql_err qa_exec_run(struct qa_pending *p, uint8_t **out, size_t *out_len)
+{
+	*out = NULL;
+	/* The deadline counts from when the action starts, not from when it was queued. */
+	p->ctx.deadline_ms = ql_mono_ms() + 1000 * (p->ctx.handle ? p->ctx.handle->timeout_s : 30);
+	p->j.rec.started_at = ql_now();
+	perform(&p->j, p->act, &p->ctx);
+	return finish(p, false, false, out, out_len);
+}
+
+enum ql_err qa_exec_refuse(struct qa_pending *p, enum ql_err why, uint8_t **out, size_t *out_len)
+{
+	/* Not recorded: the same job may run when delivered again later. */
+	set_outcome(&p->j, QUELL__STATUS__STATUS_REJECTED, why, NULL);
+	return finish(p, false, false, out, out_len);
+}
+
+void qa_pending_free(struct qa_pending *p)
+{
+	if (p)
+		pending_free(p);
+}
+
+enum ql_err qa_exec(const struct qa_exec_env *x, const uint8_t *env, size_t len, const uint8_t *tag,
+                    uint8_t **out, size_t *out_len)
+{
+	enum qa_admit outcome;
+	struct qa_pending *p;
+	enum ql_err err = qa_exec_admit(x, env, len, tag, &outcome, &p, out, out_len);
+	if (err != QL_OK || outcome != QA_ADMIT_RUN)
+		return err;
+	return qa_exec_run(p, out, out_len);
 }

@@ -5,6 +5,7 @@
  * the intent row must be on disk before an action runs, or a crash right
  * after acting could lead to a second execution on redelivery.
  */
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@
 
 struct qa_store {
 	sqlite3 *db;
+	pthread_mutex_t lock; /* the network side and the executor thread share the store */
 };
 
 /* clang-format off */
@@ -63,6 +65,7 @@ enum ql_err qa_store_open(const char *dir, struct qa_store **out)
 		free(st);
 		return err;
 	}
+	pthread_mutex_init(&st->lock, NULL);
 	*out = st;
 	return QL_OK;
 }
@@ -72,6 +75,7 @@ void qa_store_close(struct qa_store *st)
 	if (st == NULL)
 		return;
 	sqlite3_close(st->db);
+	pthread_mutex_destroy(&st->lock);
 	free(st);
 }
 
@@ -86,8 +90,8 @@ static void bind_key(sqlite3_stmt *q, const struct qa_job_key *k)
 	sqlite3_bind_blob(q, 2, k->job_id, QL_JOB_ID_LEN, SQLITE_STATIC);
 }
 
-enum ql_err qa_store_job_get(struct qa_store *st, const struct qa_job_key *k,
-                             struct qa_job_record *rec)
+static enum ql_err do_job_get_locked(struct qa_store *st, const struct qa_job_key *k,
+                                     struct qa_job_record *rec)
 {
 	sqlite3_stmt *q = NULL;
 	memset(rec, 0, sizeof *rec);
@@ -117,8 +121,8 @@ enum ql_err qa_store_job_get(struct qa_store *st, const struct qa_job_key *k,
 	return err;
 }
 
-enum ql_err qa_store_job_begin(struct qa_store *st, const struct qa_job_key *k,
-                               const uint8_t *body_hash, int64_t expires_at)
+static enum ql_err do_job_begin_locked(struct qa_store *st, const struct qa_job_key *k,
+                                       const uint8_t *body_hash, int64_t expires_at)
 {
 	sqlite3_stmt *q = NULL;
 	if (sqlite3_prepare_v2(st->db,
@@ -136,9 +140,9 @@ enum ql_err qa_store_job_begin(struct qa_store *st, const struct qa_job_key *k,
 	return rc == SQLITE_DONE ? QL_OK : db_fail(st, "record intent");
 }
 
-enum ql_err qa_store_job_finish(struct qa_store *st, const struct qa_job_key *k,
-                                const uint8_t *body_hash, int64_t expires_at,
-                                const struct qa_job_record *rec)
+static enum ql_err do_job_finish_locked(struct qa_store *st, const struct qa_job_key *k,
+                                        const uint8_t *body_hash, int64_t expires_at,
+                                        const struct qa_job_record *rec)
 {
 	sqlite3_stmt *q = NULL;
 	if (sqlite3_prepare_v2(
@@ -164,7 +168,7 @@ enum ql_err qa_store_job_finish(struct qa_store *st, const struct qa_job_key *k,
 	return rc == SQLITE_DONE ? QL_OK : db_fail(st, "record result");
 }
 
-enum ql_err qa_store_audit(struct qa_store *st, const struct qa_audit_entry *e)
+static enum ql_err do_audit_locked(struct qa_store *st, const struct qa_audit_entry *e)
 {
 	sqlite3_stmt *q = NULL;
 	char hex[2 * QL_JOB_ID_LEN + 1];
@@ -191,7 +195,7 @@ enum ql_err qa_store_audit(struct qa_store *st, const struct qa_audit_entry *e)
 	return rc == SQLITE_DONE ? QL_OK : db_fail(st, "write audit");
 }
 
-enum ql_err qa_store_prune(struct qa_store *st, int64_t before)
+static enum ql_err do_prune_locked(struct qa_store *st, int64_t before)
 {
 	sqlite3_stmt *q = NULL;
 	if (sqlite3_prepare_v2(st->db, "DELETE FROM jobs WHERE expires_at < ?", -1, &q, NULL) !=
@@ -201,4 +205,42 @@ enum ql_err qa_store_prune(struct qa_store *st, int64_t before)
 	int rc = sqlite3_step(q);
 	sqlite3_finalize(q);
 	return rc == SQLITE_DONE ? QL_OK : db_fail(st, "prune");
+}
+
+/* Public entry points: one statement sequence at a time. */
+#define LOCKED(call)                                                                               \
+	do {                                                                                       \
+		pthread_mutex_lock(&st->lock);                                                     \
+		enum ql_err err_ = (call);                                                         \
+		pthread_mutex_unlock(&st->lock);                                                   \
+		return err_;                                                                       \
+	} while (0)
+
+enum ql_err qa_store_job_get(struct qa_store *st, const struct qa_job_key *k,
+                             struct qa_job_record *rec)
+{
+	LOCKED(do_job_get_locked(st, k, rec));
+}
+
+enum ql_err qa_store_job_begin(struct qa_store *st, const struct qa_job_key *k,
+                               const uint8_t *body_hash, int64_t expires_at)
+{
+	LOCKED(do_job_begin_locked(st, k, body_hash, expires_at));
+}
+
+enum ql_err qa_store_job_finish(struct qa_store *st, const struct qa_job_key *k,
+                                const uint8_t *body_hash, int64_t expires_at,
+                                const struct qa_job_record *rec)
+{
+	LOCKED(do_job_finish_locked(st, k, body_hash, expires_at, rec));
+}
+
+enum ql_err qa_store_audit(struct qa_store *st, const struct qa_audit_entry *e)
+{
+	LOCKED(do_audit_locked(st, e));
+}
+
+enum ql_err qa_store_prune(struct qa_store *st, int64_t before)
+{
+	LOCKED(do_prune_locked(st, before));
 }

@@ -19,7 +19,8 @@
 #include "store.h"
 #include "transport.h"
 
-#define HELLO_SKEW 300 /* seconds a hello's clock may be off before we warn */
+#define HELLO_SKEW 300     /* seconds a hello's clock may be off before we warn */
+#define REDELIVER_MS 10000 /* a delivered, unanswered command is sent again after this */
 
 struct qc_agent *qc_agent_find(struct qc *c, const uint8_t pk[QL_PUBKEY_LEN])
 {
@@ -55,12 +56,29 @@ static void release_parked(struct qc_agent *a, struct qc_rctx *keep)
 	}
 }
 
+/*
+ * Is h due for (re)delivery? A pending host is. A delivered one is while its
+ * agent works on it (the agent runs commands in the background and answers
+ * when done), so it is sent again only if the agent has reconnected since
+ * (the reply carrying it may have died with the old connection) or after
+ * REDELIVER_MS without an answer. The agent's job store makes a second
+ * delivery harmless: it never runs a job twice.
+ */
+static bool due(const struct qc_jobhost *h, const struct qc_agent *a, int64_t now)
+{
+	if (h->job->deliver_until_ms < now)
+		return false; /* too late to start; the tick will finalize it */
+	if (h->status != QC_HOST_DELIVERED)
+		return true;
+	return h->delivered_pipe != a->pipe_id || now - h->delivered_at >= REDELIVER_MS;
+}
+
 void qc_agent_next(struct qc *c, struct qc_agent *a, struct qc_rctx *rc)
 {
 	int64_t now = qc_now_ms();
 	struct qc_jobhost *h = a->qhead;
-	while (h && h->job->deliver_until_ms < now)
-		h = h->qnext; /* too late to start; the tick will finalize it */
+	while (h && !due(h, a, now))
+		h = h->qnext;
 	if (h == NULL) {
 		a->parked = rc;
 		if (rc->state != QC_RCTX_PARKED)
@@ -80,6 +98,7 @@ void qc_agent_next(struct qc *c, struct qc_agent *a, struct qc_rctx *rc)
 		a->parked = NULL;
 	h->status = QC_HOST_DELIVERED;
 	h->delivered_at = now;
+	h->delivered_pipe = a->pipe_id;
 	h->attempts++;
 	qc_rctx_reply(rc, msg);
 }

@@ -44,6 +44,7 @@ struct qc_jobhost {
 	char reason[40];
 	char *detail;
 	int64_t delivered_at, updated_at; /* wall ms */
+	uint32_t delivered_pipe;          /* the agent's connection at delivery */
 	unsigned attempts;
 	struct qc_jobhost *qnext; /* in agent's delivery queue */
 	bool queued;

@@ -147,10 +147,8 @@ enum ql_err qc_job_create(struct qc *c, const uint8_t *env, size_t env_len,
 	for (size_t i = 0; i < job->n_hosts; i++) {
 		struct qc_jobhost *h = &job->hosts[i];
 		enqueue(h);
-		if (h->agent->parked && h->agent->qhead == h) {
-			struct qc_rctx *rc = h->agent->parked;
-			qc_agent_next(c, h->agent, rc);
-		}
+		if (h->agent->parked) /* answers the held poll with the first due job, if any */
+			qc_agent_next(c, h->agent, h->agent->parked);
 	}
 	job_maybe_done(c, job);
 	*out = job;

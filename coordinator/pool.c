@@ -169,6 +169,8 @@ int qc_pool_start(struct qc_pool *p, nng_socket sock, pthread_mutex_t *lock, siz
 
 void qc_pool_stop(struct qc_pool *p)
 {
+	if (p->lock == NULL)
+		return; /* never started (the coordinator failed during start-up) */
 	pthread_mutex_lock(p->lock);
 	p->closing = true;
 	pthread_mutex_unlock(p->lock);

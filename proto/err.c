@@ -39,7 +39,7 @@ static const struct {
                                 "an earlier delivery started but never finished (agent restarted)"},
 	[QL_ERR_ACTION_FAILED] = {"action-failed", "action failed"},
 	[QL_ERR_VERSION] = {"version", "unsupported protocol version"},
-	[QL_ERR_BUSY] = {"busy", "agent is busy"},
+	[QL_ERR_BUSY] = {"busy", "agent's queue is full; nothing was done, deliver again later"},
 	[QL_ERR_CRYPTO] = {"crypto", "cryptographic library failure"},
 	[QL_ERR_NOT_FOUND] = {"not-found", "not found"},
 };

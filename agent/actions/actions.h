@@ -24,12 +24,12 @@ struct qa_action_ctx {
 	Quell__Arg *const *args;
 	size_t n_args;
 	bool dry_run;
-	const char *state_dir;  /* the agent's own state directory (e.g. instance tracking) */
-	int64_t deadline_ms;    /* ql_mono_ms() by which run() must be done (handle timeout) */
-	char *detail;           /* out: one human line */
+	const char *state_dir; /* the agent's own state directory (e.g. instance tracking) */
+	int64_t deadline_ms;   /* ql_mono_ms() by which run() must be done (handle timeout) */
+	char *detail;          /* out: one human line */
 	size_t detail_len;
-	char *undo;             /* out, optional: a JSON object with what undo needs */
-	size_t undo_len;        /* (the previous state); "" if nothing to undo */
+	char *undo;      /* out, optional: a JSON object with what undo needs */
+	size_t undo_len; /* (the previous state); "" if nothing to undo */
 };
 
 /* Bit for a handle type in qa_action.handle_types. */
@@ -37,9 +37,9 @@ struct qa_action_ctx {
 
 struct qa_action {
 	const char *name;
-	unsigned handle_types;           /* QA_TYPE() bits it accepts; 0: takes no handle */
-	const char *const *arg_names;    /* NULL-terminated; anything else is rejected */
-	bool reversible;                 /* false: say so (e.g. kill) */
+	unsigned handle_types;        /* QA_TYPE() bits it accepts; 0: takes no handle */
+	const char *const *arg_names; /* NULL-terminated; anything else is rejected */
+	bool reversible;              /* false: say so (e.g. kill) */
 	/* Validate arguments against the handle. Changes nothing. */
 	QL_NODISCARD enum ql_err (*check)(const struct qa_action_ctx *ctx);
 	/* Do it (or with dry_run, describe what would change), by ctx->deadline_ms. */
@@ -55,5 +55,12 @@ const char *qa_arg(const struct qa_action_ctx *ctx, const char *key);
 
 extern const struct qa_action qa_action_ping;
 extern const struct qa_action qa_action_maintenance;
+extern const struct qa_action qa_action_kill;
+extern const struct qa_action qa_action_pause;
+extern const struct qa_action qa_action_resume;
+extern const struct qa_action qa_action_restart;
+extern const struct qa_action qa_action_scale;
+extern const struct qa_action qa_action_flag;
+extern const struct qa_action qa_action_rollback;
 
 #endif

@@ -7,7 +7,12 @@
  *
  * Arguments: mode=on|off, message=TEXT (on only; the executor already
  * checked it is printable UTF-8 within QL_MAX_ARG_VALUE).
+ *
+ * Undo: the state before, {"previous": "off"} or {"previous": "on",
+ * "message": OLD} with the old file's text (at most 1 KiB, cut at a UTF-8
+ * character boundary, trailing newline dropped).
  */
+#include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -21,6 +26,7 @@
 #include "fsutil.h"
 
 #define DEFAULT_MESSAGE "This service is down for maintenance."
+#define UNDO_MESSAGE_MAX 1024
 
 static const char *const maintenance_args[] = {"mode", "message", NULL};
 
@@ -38,6 +44,61 @@ static enum ql_err maintenance_check(const struct qa_action_ctx *ctx)
 	return QL_OK;
 }
 
+/* The first UNDO_MESSAGE_MAX bytes of path into buf; false if it cannot be read. */
+static bool read_head(const char *path, char *buf, size_t size)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	if (fd < 0)
+		return false;
+	size_t n = 0;
+	while (n < size - 1) {
+		ssize_t r = read(fd, buf + n, size - 1 - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		n += (size_t)r;
+	}
+	close(fd);
+	buf[n] = '\0';
+	n = strlen(buf);     /* a NUL byte ends the message */
+	if (n == size - 1) { /* cut: drop a last UTF-8 character left incomplete */
+		size_t k = n;
+		while (k > 0 && n - k < 3 && ((unsigned char)buf[k - 1] & 0xC0) == 0x80)
+			k--;
+		unsigned char lead = k > 0 ? (unsigned char)buf[k - 1] : 0;
+		size_t want = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
+		if (k > 0 && lead >= 0xC0 && (k - 1) + want > n)
+			n = k - 1;
+		buf[n] = '\0';
+	}
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		buf[--n] = '\0';
+	return true;
+}
+
+/* ctx->undo: what maintenance was before this action (see the top of the file). */
+static void set_undo(const struct qa_action_ctx *ctx, bool was_on)
+{
+	char old[UNDO_MESSAGE_MAX + 1] = "";
+	if (was_on && !read_head(ctx->handle->file, old, sizeof old))
+		old[0] = '\0';
+	cJSON *o = cJSON_CreateObject();
+	if (o == NULL || !cJSON_AddStringToObject(o, "previous", was_on ? "on" : "off") ||
+	    (was_on && !cJSON_AddStringToObject(o, "message", old))) {
+		cJSON_Delete(o);
+		return;
+	}
+	char *text = cJSON_PrintUnformatted(o);
+	/* Escaping can grow control characters sixfold; never cut JSON in half. */
+	if (text && strlen(text) < ctx->undo_len)
+		snprintf(ctx->undo, ctx->undo_len, "%s", text);
+	else if (was_on)
+		snprintf(ctx->undo, ctx->undo_len, "{\"previous\":\"on\",\"message\":\"\"}");
+	cJSON_free(text);
+	cJSON_Delete(o);
+}
+
 static enum ql_err maintenance_run(const struct qa_action_ctx *ctx)
 {
 	const char *path = ctx->handle->file;
@@ -51,13 +112,16 @@ static enum ql_err maintenance_run(const struct qa_action_ctx *ctx)
 			         exists ? "" : " (already off)");
 			return QL_OK;
 		}
+		set_undo(ctx, exists);
 		if (unlink(path) != 0) {
 			if (errno == ENOENT) {
+				set_undo(ctx, false);
 				snprintf(ctx->detail, ctx->detail_len, "maintenance already off");
 				return QL_OK;
 			}
 			snprintf(ctx->detail, ctx->detail_len, "remove %s: %s", path,
 			         strerror(errno));
+			ctx->undo[0] = '\0'; /* nothing changed */
 			return QL_ERR_ACTION_FAILED;
 		}
 		qa_fsync_dir_of(path);
@@ -73,15 +137,21 @@ static enum ql_err maintenance_run(const struct qa_action_ctx *ctx)
 		         strlen(message) + 1);
 		return QL_OK;
 	}
+	set_undo(ctx, exists);
 	size_t len = strlen(message);
 	char *text = malloc(len + 2);
-	if (text == NULL)
+	if (text == NULL) {
+		ctx->undo[0] = '\0';
 		return QL_ERR_NOMEM;
+	}
 	memcpy(text, message, len);
 	text[len] = '\n';
 	text[len + 1] = '\0';
-	enum ql_err err = qa_write_atomically(path, text, strlen(text), 0644, ctx->detail, ctx->detail_len);
+	enum ql_err err =
+		qa_write_atomically(path, text, strlen(text), 0644, ctx->detail, ctx->detail_len);
 	free(text);
+	if (err != QL_OK)
+		ctx->undo[0] = '\0'; /* nothing changed */
 	if (err == QL_OK)
 		snprintf(ctx->detail, ctx->detail_len, "maintenance on (%s%s)", path,
 		         exists ? ", replaced" : "");

@@ -6,9 +6,11 @@
 #include "actions.h"
 
 const struct qa_action *const qa_actions[] = {
-	&qa_action_ping,
-	&qa_action_maintenance,
-	NULL,
+	&qa_action_ping,     &qa_action_maintenance,
+	&qa_action_kill,     &qa_action_pause,
+	&qa_action_resume,   &qa_action_restart,
+	&qa_action_scale,    &qa_action_flag,
+	&qa_action_rollback, NULL,
 };
 
 const struct qa_action *qa_action_find(const char *name)

@@ -39,6 +39,8 @@ struct qcli_opts {
 	bool allow_message;   /* the verb takes --message */
 	bool allow_kill_opts; /* the verb takes --signal and --grace (kill) */
 	const char *signal, *grace;
+	bool allow_file; /* the verb takes --file HANDLE (flag) */
+	const char *file;
 };
 
 /* A connection to the coordinator's control socket, signed as the operator. */
@@ -58,6 +60,9 @@ Quell__ControlReply *qcli_call(struct qcli_conn *c, Quell__ControlRequest *req, 
 /* Build, sign, submit a command, follow it to the end, print results. Returns exit code. */
 int qcli_run(const struct qcli_opts *o, const char *action, const char *handle, Quell__Arg **args,
              size_t n_args);
+/* A verb that takes exactly one HANDLE and no arguments (pause, resume, restart, rollback). */
+#define QCLI_COMMON_USAGE " [-n] [-t SELECTOR] [--reason TEXT] ..."
+int qcli_handle_verb(int argc, char **argv, const char *action, const char *usage);
 
 /* output.c */
 struct qcli_host {
@@ -68,6 +73,7 @@ struct qcli_job {
 	char hex[2 * QL_JOB_ID_LEN + 1];
 	const char *action, *handle, *target;
 	char what[160]; /* "maintenance site mode=on": action, handle, short arguments */
+	bool dry_run;   /* -n: agents only described what they would change */
 };
 void qcli_print_results(const struct qcli_job *job, struct qcli_host *hosts, size_t n, bool json,
                         double seconds);
@@ -75,5 +81,7 @@ void qcli_progress(size_t n_done, size_t n_total, const struct qcli_host *hosts,
 
 extern const struct qcli_verb qcli_verb_keygen, qcli_verb_agents, qcli_verb_ping,
 	qcli_verb_maintenance;
+extern const struct qcli_verb qcli_verb_kill, qcli_verb_pause, qcli_verb_resume, qcli_verb_restart,
+	qcli_verb_flag, qcli_verb_rollback, qcli_verb_scale;
 
 #endif

@@ -42,7 +42,7 @@ int qcli_parse(int argc, char **argv, const char *usage, struct qcli_opts *o)
 		{"message", required_argument, NULL, 'm'}, {"config", required_argument, NULL, 'c'},
 		{"help", no_argument, NULL, 'h'},          {"dry-run", no_argument, NULL, 'n'},
 		{"signal", required_argument, NULL, 'S'},  {"grace", required_argument, NULL, 'g'},
-		{NULL, 0, NULL, 0},
+		{"file", required_argument, NULL, 'f'},    {NULL, 0, NULL, 0},
 	};
 	if (o->target == NULL)
 		o->target = "all";
@@ -95,6 +95,13 @@ int qcli_parse(int argc, char **argv, const char *usage, struct qcli_opts *o)
 				return QCLI_EXIT_USAGE;
 			}
 			*(ch == 'S' ? &o->signal : &o->grace) = optarg;
+			break;
+		case 'f':
+			if (!o->allow_file) {
+				fprintf(stderr, "quell: --file only goes with flag\n");
+				return QCLI_EXIT_USAGE;
+			}
+			o->file = optarg;
 			break;
 		case 'h':
 			printf("usage: quell %s\n", usage);
@@ -327,7 +334,8 @@ int qcli_run(const struct qcli_opts *o, const char *action, const char *handle, 
 		return code;
 	uint8_t job_id[QL_JOB_ID_LEN], *env = NULL;
 	size_t env_len;
-	struct qcli_job job = {.action = action, .handle = handle, .target = o->target};
+	struct qcli_job job = {
+		.action = action, .handle = handle, .target = o->target, .dry_run = o->dry_run};
 	const char *hex = job.hex;
 	describe(&job, args, n_args);
 	struct qcli_host *hosts = NULL;
@@ -407,4 +415,17 @@ out:
 	free(env);
 	qcli_close(c);
 	return code;
+}
+
+int qcli_handle_verb(int argc, char **argv, const char *action, const char *usage)
+{
+	struct qcli_opts o = {0};
+	int rc = qcli_parse(argc, argv, usage, &o);
+	if (rc >= 0)
+		return rc;
+	if (argc - optind != 1 || argv[optind][0] == '\0') {
+		fprintf(stderr, "usage: quell %s\n", usage);
+		return QCLI_EXIT_USAGE;
+	}
+	return qcli_run(&o, action, argv[optind], NULL, 0);
 }

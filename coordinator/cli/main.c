@@ -8,7 +8,9 @@
 #include "keys.h"
 
 static const struct qcli_verb *const verbs[] = {
-	&qcli_verb_keygen, &qcli_verb_agents, &qcli_verb_ping, &qcli_verb_maintenance, NULL,
+	&qcli_verb_keygen, &qcli_verb_agents,   &qcli_verb_ping,   &qcli_verb_maintenance,
+	&qcli_verb_kill,   &qcli_verb_pause,    &qcli_verb_resume, &qcli_verb_restart,
+	&qcli_verb_flag,   &qcli_verb_rollback, &qcli_verb_scale,  NULL,
 };
 
 static void usage(FILE *f)
@@ -17,7 +19,8 @@ static void usage(FILE *f)
 	for (size_t i = 0; verbs[i]; i++)
 		fprintf(f, "  %-40s %s\n", verbs[i]->usage, verbs[i]->summary);
 	fprintf(f, "\ncommon options: -t/--target SELECTOR (default all), --reason TEXT,\n"
-	           "  --timeout SECONDS (default 10), --json, --config FILE (or QUELL_CONFIG)\n"
+	           "  --timeout SECONDS (default 10), --json, --config FILE (or QUELL_CONFIG),\n"
+	           "  -n/--dry-run (agents say what they would change, and change nothing)\n"
 	           "exit status: 0 every host ok, 1 some host not ok, 2 usage,\n"
 	           "  3 coordinator unreachable or operator refused\n");
 }

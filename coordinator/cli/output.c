@@ -3,7 +3,7 @@
  * per-host table grouped by status (compact when a big fleet is all ok),
  * a summary line of counts, or one stable JSON object with --json:
  *
- *   {"job": ID, "action": A, "target": SEL, "seconds": S,
+ *   {"job": ID, "action": A, "handle": H, "target": SEL, "dry_run": B, "seconds": S,
  *    "counts": {"ok": n, "failed": n, ...},
  *    "hosts": [{"host": H, "status": S, "reason": R, "detail": D}, ...]}
  */
@@ -52,6 +52,7 @@ static void print_json(const struct qcli_job *job, struct qcli_host *hosts, size
 	cJSON_AddStringToObject(root, "action", job->action);
 	cJSON_AddStringToObject(root, "handle", job->handle);
 	cJSON_AddStringToObject(root, "target", job->target);
+	cJSON_AddBoolToObject(root, "dry_run", job->dry_run);
 	cJSON_AddNumberToObject(root, "seconds", seconds);
 	cJSON *counts = cJSON_AddObjectToObject(root, "counts");
 	for (size_t s = 0; s < N_STATUSES; s++)
@@ -102,8 +103,8 @@ void qcli_print_results(const struct qcli_job *job, struct qcli_host *hosts, siz
 			       hosts[i].detail);
 		}
 	}
-	printf("job %s: %s: %zu host%s in %.2fs:", job->hex, job->what, n, n == 1 ? "" : "s",
-	       seconds);
+	printf("job %s: %s%s: %zu host%s in %.2fs:", job->hex, job->what,
+	       job->dry_run ? " (dry run)" : "", n, n == 1 ? "" : "s", seconds);
 	const char *sep = " ";
 	for (size_t s = 0; s < N_STATUSES; s++) {
 		size_t k = count(hosts, n, statuses[s]);

@@ -80,8 +80,8 @@ port_listening() {
 free_port() {
 	local p
 	while :; do
-		p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
-		port_listening "$p" || break
+		p=$((20000 + (RANDOM * 32768 + RANDOM) % 12768)) # below the ephemeral ports (32768 up)
+		[[ -n "$(ss -Htan "sport = :$p")" ]] || break
 	done
 	echo "$p"
 }

@@ -7,16 +7,20 @@
  *       sign a command with any fields: odd times, any target, job id, args
  *   quell-forge flip IN OUT
  *       copy an envelope with its last byte (inside the signed body) flipped
- *   quell-forge serve --listen URL [--wait S] FILE...
+ *   quell-forge serve --listen URL [--wait S] [--all-at-once] FILE...
  *       act as a (compromised) coordinator: wait for an agent, deliver each
- *       FILE verbatim in order (the same file twice is a replay), print one
- *       line per answer: "STATUS REASON DUPLICATE DETAIL"
+ *       FILE verbatim in order (the same file twice is a replay), one at a
+ *       time: the next once the last one's result is in, or once the agent
+ *       says hello again (it restarted). Prints one line per answer:
+ *       "STATUS REASON DUPLICATE DETAIL". With --all-at-once, each request
+ *       gets the next file at once (to fill the agent's queue).
  *
  * Test-only: never installed.
  */
 #include <getopt.h>
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
+#include <nng/supplemental/util/platform.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -183,8 +187,9 @@ static nng_msg *agent_reply(const uint8_t *cmd, size_t len)
 	return m;
 }
 
-/* Print the agent's answer if the request is a result; return whether it was. */
-static bool print_result(nng_msg *req)
+/* Print the agent's answer if the request is a result; return the request's kind (0: unreadable).
+ */
+static int print_result(nng_msg *req)
 {
 	struct ql_opened o;
 	if (ql_envelope_open(nng_msg_body(req), nng_msg_len(req),
@@ -193,8 +198,9 @@ static bool print_result(nng_msg *req)
 	                             QL_KIND_BIT(QUELL__KIND__KIND_HEARTBEAT),
 	                     &o) != QL_OK) {
 		printf("unverifiable-request\n");
-		return false;
+		return 0;
 	}
+	int kind = o.kind;
 	bool is_result = o.kind == QUELL__KIND__KIND_RESULT;
 	Quell__Result *r = NULL;
 	if (is_result && ql_result_decode(o.body, o.body_len, &r) == QL_OK) {
@@ -208,7 +214,7 @@ static bool print_result(nng_msg *req)
 		printf("malformed-result\n");
 	}
 	ql_opened_fini(&o);
-	return is_result;
+	return kind;
 }
 
 static int do_serve(int argc, char **argv)
@@ -218,11 +224,15 @@ static int do_serve(int argc, char **argv)
 	static const struct option opts[] = {
 		{"listen", required_argument, NULL, 'l'},
 		{"wait", required_argument, NULL, 'w'},
+		{"all-at-once", no_argument, NULL, 'a'},
 		{NULL, 0, NULL, 0},
 	};
 	int ch;
+	bool one_at_a_time = true;
 	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (ch == 'l')
+		if (ch == 'a')
+			one_at_a_time = false;
+		else if (ch == 'l')
 			url = optarg;
 		else if (ch == 'w')
 			wait_s = atoi(optarg);
@@ -238,6 +248,7 @@ static int do_serve(int argc, char **argv)
 	}
 	nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, wait_s * 1000);
 	int next = optind, answered = 0, total = argc - optind;
+	bool awaiting = false;
 	while (answered < total) {
 		nng_msg *req;
 		int rv = nng_recvmsg(s, &req, 0);
@@ -245,11 +256,23 @@ static int do_serve(int argc, char **argv)
 			fprintf(stderr, "no agent request in %d s: %s\n", wait_s, nng_strerror(rv));
 			return 1;
 		}
-		if (print_result(req))
+		/* One command at a time, like a coordinator serialising one host's
+		 * jobs: the next goes out once the last one's result is in, or once
+		 * the agent says hello again (it restarted and lost the last one). */
+		int kind = print_result(req);
+		if (kind == QUELL__KIND__KIND_RESULT) {
 			answered++;
+			awaiting = false;
+		} else if (kind == QUELL__KIND__KIND_HELLO) {
+			awaiting = false;
+		}
 		nng_msg_free(req);
 		nng_msg *rep;
-		if (next < argc) {
+		if (awaiting) {
+			nng_msleep(20); /* the agent re-polls at once: do not spin */
+			rep = agent_reply(NULL, 0);
+		} else if (next < argc) {
+			awaiting = one_at_a_time;
 			size_t len;
 			uint8_t *cmd = read_file(argv[next++], &len);
 			rep = agent_reply(cmd, len);

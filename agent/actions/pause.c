@@ -1,0 +1,241 @@
+/*
+ * pause.c: pause and resume a `worker` handle (a queue consumer that is
+ * making an incident worse), in whichever of three ways the handle says:
+ *
+ *   pause_file   the worker itself checks for a file: pause creates it
+ *                atomically, resume removes it;
+ *   stop/start   the administrator's own commands, run to completion by the
+ *                handle's deadline;
+ *   a matcher    SIGSTOP / SIGCONT to the process group of every matched
+ *                process (so the worker's children stop with it), never the
+ *                agent's own group or session, then a check in /proc that
+ *                the processes really are stopped (state T) or running.
+ *
+ * The undo record says what the worker was before ({"previous":"paused"},
+ * "running", or "unknown" for stop/start, which has no way to tell).
+ */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "actions.h"
+#include "fsutil.h"
+#include "proc.h"
+
+#define PAUSE_TEXT "paused by quell\n"
+
+static const char *const no_args[] = {NULL};
+
+static enum ql_err pause_check(const struct qa_action_ctx *ctx)
+{
+	(void)ctx; /* no arguments; the handle was checked when the config was loaded */
+	return QL_OK;
+}
+
+static void set_undo(const struct qa_action_ctx *ctx, const char *previous)
+{
+	cJSON *o = cJSON_CreateObject();
+	char *text = NULL;
+	if (o && cJSON_AddStringToObject(o, "previous", previous))
+		text = cJSON_PrintUnformatted(o);
+	if (text && strlen(text) < ctx->undo_len)
+		snprintf(ctx->undo, ctx->undo_len, "%s", text);
+	cJSON_free(text);
+	cJSON_Delete(o);
+}
+
+static enum ql_err by_file(const struct qa_action_ctx *ctx, bool pause)
+{
+	const char *path = ctx->handle->pause_file, *name = ctx->handle->name;
+	struct stat st;
+	bool paused = lstat(path, &st) == 0;
+	if (ctx->dry_run) {
+		snprintf(ctx->detail, ctx->detail_len, "%s: would %s %s%s", name,
+		         pause ? "create" : "remove", path,
+		         paused == pause ? (pause ? " (already paused)" : " (already running)")
+		                         : "");
+		return QL_OK;
+	}
+	set_undo(ctx, paused ? "paused" : "running");
+	if (pause) {
+		enum ql_err err = qa_write_atomically(path, PAUSE_TEXT, strlen(PAUSE_TEXT), 0644,
+		                                      ctx->detail, ctx->detail_len);
+		if (err == QL_OK)
+			snprintf(ctx->detail, ctx->detail_len, "%s paused (%s %s)", name,
+			         paused ? "kept" : "created", path);
+		return err;
+	}
+	if (unlink(path) != 0 && errno != ENOENT) {
+		snprintf(ctx->detail, ctx->detail_len, "remove %s: %s", path, strerror(errno));
+		return QL_ERR_ACTION_FAILED;
+	}
+	qa_fsync_dir_of(path);
+	snprintf(ctx->detail, ctx->detail_len, "%s resumed (%s %s)", name,
+	         paused ? "removed" : "there was no", path);
+	return QL_OK;
+}
+
+static enum ql_err by_commands(const struct qa_action_ctx *ctx, bool pause)
+{
+	const struct qa_argv *a = pause ? &ctx->handle->stop : &ctx->handle->start;
+	const char *name = ctx->handle->name;
+	if (ctx->dry_run) {
+		snprintf(ctx->detail, ctx->detail_len, "%s: would run %s", name, a->argv[0]);
+		return QL_OK;
+	}
+	set_undo(ctx, "unknown");
+	char why[512];
+	enum ql_err err = qa_proc_run(a->argv, ctx->deadline_ms, why, sizeof why);
+	snprintf(ctx->detail, ctx->detail_len, "%s %s (%s)", name,
+	         err != QL_OK ? (pause ? "not paused" : "not resumed")
+	                      : (pause ? "paused" : "resumed"),
+	         why);
+	return err;
+}
+
+static bool is_stopped(char state)
+{
+	return state == 'T' || state == 't';
+}
+
+/* Poll /proc until every matched process that still exists is (not) stopped. */
+static bool wait_state(const struct qa_matches *m, bool stopped, int64_t deadline_ms, pid_t *wrong,
+                       char *state)
+{
+	for (;;) {
+		*wrong = 0;
+		for (size_t i = 0; i < m->n && *wrong == 0; i++) {
+			struct qa_proc now;
+			if (qa_proc_stat(m->p[i].pid, &now) && now.starttime == m->p[i].starttime &&
+			    now.state != 'Z' && is_stopped(now.state) != stopped) {
+				*wrong = now.pid;
+				*state = now.state;
+			}
+		}
+		if (*wrong == 0)
+			return true;
+		if (ql_mono_ms() >= deadline_ms)
+			return false;
+		qa_sleep_until(deadline_ms, 10);
+	}
+}
+
+/* The distinct process groups of the matches; returns how many. */
+static size_t groups_of(const struct qa_matches *m, pid_t *g)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < m->n; i++) {
+		size_t k = 0;
+		while (k < n && g[k] != m->p[i].pgid)
+			k++;
+		if (k == n)
+			g[n++] = m->p[i].pgid;
+	}
+	return n;
+}
+
+static const char *previous_state(const struct qa_matches *m)
+{
+	size_t stopped = 0;
+	for (size_t i = 0; i < m->n; i++)
+		stopped += is_stopped(m->p[i].state);
+	return stopped == 0 ? "running" : stopped == m->n ? "paused" : "partly paused";
+}
+
+static enum ql_err signal_groups(const struct qa_action_ctx *ctx, const struct qa_matches *m,
+                                 bool pause)
+{
+	pid_t groups[QA_PROC_MAX_MATCHES];
+	size_t ng = groups_of(m, groups);
+	const char *sig = pause ? "STOP" : "CONT";
+	const char *name = ctx->handle->name;
+	ctx->detail[0] = '\0';
+	qa_detail_append(ctx->detail, ctx->detail_len, "%s: %s%s to process group%s", name,
+	                 ctx->dry_run ? "would send " : "sent ", sig, ng == 1 ? "" : "s");
+	for (size_t i = 0; i < ng; i++)
+		qa_detail_append(ctx->detail, ctx->detail_len, " %d", (int)groups[i]);
+	if (ctx->dry_run)
+		return QL_OK;
+	set_undo(ctx, previous_state(m));
+	for (size_t i = 0; i < ng; i++) {
+		int e = qa_proc_signal_group(groups[i], pause ? SIGSTOP : SIGCONT);
+		if (e != 0 && e != ESRCH) {
+			qa_detail_append(ctx->detail, ctx->detail_len, "; group %d: %s",
+			                 (int)groups[i], strerror(e));
+			return QL_ERR_ACTION_FAILED;
+		}
+	}
+	pid_t wrong;
+	char state = '?';
+	if (!wait_state(m, pause, ctx->deadline_ms, &wrong, &state)) {
+		qa_detail_append(ctx->detail, ctx->detail_len, "; but %d is in state %c",
+		                 (int)wrong, state);
+		return QL_ERR_TIMEOUT;
+	}
+	qa_detail_append(ctx->detail, ctx->detail_len, "; %zu process%s %s", m->n,
+	                 m->n == 1 ? "" : "es", pause ? "stopped (state T)" : "running again");
+	return QL_OK;
+}
+
+static enum ql_err by_signals(const struct qa_action_ctx *ctx, bool pause)
+{
+	struct qa_matches *m = malloc(sizeof *m);
+	if (m == NULL)
+		return QL_ERR_NOMEM;
+	enum ql_err err =
+		qa_proc_find(ctx->handle, QA_FIND_GROUPS, m, ctx->detail, ctx->detail_len);
+	if (err == QL_OK && m->n == 0) {
+		/* Nothing running is as paused as it gets; but resume cannot start a worker. */
+		snprintf(ctx->detail, ctx->detail_len, "%s: no worker process matched; %s",
+		         ctx->handle->name,
+		         pause ? "nothing to pause" : "nothing to resume (is the worker running?)");
+		err = pause ? QL_OK : QL_ERR_ACTION_FAILED;
+	} else if (err == QL_OK) {
+		err = signal_groups(ctx, m, pause);
+	}
+	free(m);
+	return err;
+}
+
+static enum ql_err pause_or_resume(const struct qa_action_ctx *ctx, bool pause)
+{
+	const struct qa_handle *h = ctx->handle;
+	if (h->pause_file)
+		return by_file(ctx, pause);
+	if (h->stop.argv && h->start.argv)
+		return by_commands(ctx, pause);
+	return by_signals(ctx, pause);
+}
+
+static enum ql_err pause_run(const struct qa_action_ctx *ctx)
+{
+	return pause_or_resume(ctx, true);
+}
+
+static enum ql_err resume_run(const struct qa_action_ctx *ctx)
+{
+	return pause_or_resume(ctx, false);
+}
+
+const struct qa_action qa_action_pause = {
+	.name = "pause",
+	.handle_types = QA_TYPE(QA_HANDLE_WORKER),
+	.reversible = true,
+	.arg_names = no_args,
+	.check = pause_check,
+	.run = pause_run,
+};
+
+const struct qa_action qa_action_resume = {
+	.name = "resume",
+	.handle_types = QA_TYPE(QA_HANDLE_WORKER),
+	.reversible = true,
+	.arg_names = no_args,
+	.check = pause_check,
+	.run = resume_run,
+};

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# The agent's bounded queue: a compromised or overeager coordinator that
+# pushes commands faster than the host can act gets "busy" answers, not an
+# agent that grows without bound; every command is answered exactly once,
+# and a job refused as busy runs when it is delivered again later.
+. "$(dirname "$0")/lib.sh"
+dir=$(mktemp -d "${TMPDIR:-/tmp}/quell-queue.XXXXXX")
+agent_pid=
+cleanup() {
+	[ -n "$agent_pid" ] && kill "$agent_pid" 2>/dev/null && wait "$agent_pid" 2>/dev/null
+	sanitizer_reports "$dir/agent.log" "$dir/serve.err"
+	rm -rf "$dir"
+}
+on_exit cleanup
+
+port=$(free_port)
+url="tcp://127.0.0.1:$port"
+"$BIN/quell" keygen "$dir/op.key" >/dev/null
+"$BIN/quell" keygen "$dir/agent.key" >/dev/null
+mkdir -p "$dir/state"
+cat > "$dir/agent.conf" <<CONF
+[agent]
+hostname = web-1
+coordinator = $url
+key = $dir/agent.key
+state_dir = $dir/state
+[signer oncall]
+key_file = $dir/op.key.pub
+allow = *
+[handle slow]
+type = service
+restart = /bin/sleep 2
+CONF
+
+F="$BIN/quell-forge"
+"$F" sign --key "$dir/op.key" --out "$dir/slow" --action restart --handle slow >/dev/null
+files=("$dir/slow")
+for i in $(seq 1 19); do
+	"$F" sign --key "$dir/op.key" --out "$dir/ping$i" --action ping >/dev/null
+	files+=("$dir/ping$i")
+done
+
+"$F" serve --all-at-once --listen "$url" "${files[@]}" >"$dir/answers" 2>"$dir/serve.err" &
+serve_pid=$!
+wait_until 10 port_listening "$port"
+"$BIN/quell-agent" -c "$dir/agent.conf" 2>"$dir/agent.log" &
+agent_pid=$!
+wait "$serve_pid" || { cat "$dir/serve.err"; fail "forged coordinator failed"; }
+
+OUT=$(cat "$dir/answers")
+busy=$(grep -c '^rejected busy ' "$dir/answers" || true)
+ok=$(grep -c '^ok ' "$dir/answers" || true)
+((busy >= 1)) || fail "expected at least one busy answer with 20 commands and a queue of 16:$NL$OUT"
+((busy + ok == 20)) || fail "expected 20 answers, ok or busy:$NL$OUT"
+assert_file_contains "$dir/agent.log" "queue full"
+
+# Busy jobs are not recorded: delivered again, exactly those run now, and
+# every other job is answered from the store without running again.
+kill "$agent_pid" && wait "$agent_pid" || true
+agent_pid=
+"$F" serve --listen "$url" "${files[@]}" >"$dir/again" 2>>"$dir/serve.err" &
+serve_pid=$!
+wait_until 10 port_listening "$port"
+"$BIN/quell-agent" -c "$dir/agent.conf" 2>>"$dir/agent.log" &
+agent_pid=$!
+wait "$serve_pid" || { cat "$dir/serve.err"; fail "forged coordinator failed"; }
+OUT=$(cat "$dir/again")
+ran=$(grep -c '^ok - first' "$dir/again" || true)
+dups=$(grep -c '^ok - duplicate' "$dir/again" || true)
+((ran == busy && dups == 20 - busy)) ||
+	fail "expected $busy jobs to run now and $((20 - busy)) duplicates:$NL$OUT"
+pass

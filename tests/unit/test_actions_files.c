@@ -1,0 +1,473 @@
+/*
+ * test_actions_files.c: the actions that edit files (flag, rollback,
+ * maintenance's undo record), driven through their descriptors on real files
+ * in a temporary directory: what changed on disk, what did not, the detail
+ * line and the undo JSON.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h> /* after the headers it needs */
+
+#include <dirent.h>
+#include <limits.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "actions/actions.h"
+#include "handles.h"
+#include "ql_limits.h"
+#include "tutil.h"
+
+struct run {
+	char detail[QL_MAX_DETAIL + 1];
+	char undo[4097];
+	Quell__Arg args[4];
+	Quell__Arg *argp[4];
+	struct qa_action_ctx ctx;
+};
+
+/* A context for handle h with "key", "value" pairs (NULL-terminated). */
+static void setup_run(struct run *r, const struct qa_handle *h, bool dry_run, ...)
+{
+	memset(r, 0, sizeof *r);
+	va_list ap;
+	va_start(ap, dry_run);
+	size_t n = 0;
+	for (const char *k; n < 4 && (k = va_arg(ap, const char *)) != NULL; n++) {
+		quell__arg__init(&r->args[n]);
+		r->args[n].key = (char *)k;
+		r->args[n].value = va_arg(ap, char *);
+		r->argp[n] = &r->args[n];
+	}
+	va_end(ap);
+	r->ctx = (struct qa_action_ctx){.handle = h,
+	                                .args = r->argp,
+	                                .n_args = n,
+	                                .dry_run = dry_run,
+	                                .state_dir = "/nonexistent",
+	                                .deadline_ms = ql_mono_ms() + 10000,
+	                                .detail = r->detail,
+	                                .detail_len = sizeof r->detail,
+	                                .undo = r->undo,
+	                                .undo_len = sizeof r->undo};
+}
+
+static enum ql_err act(const char *name, struct run *r)
+{
+	const struct qa_action *a = qa_action_find(name);
+	assert_non_null(a);
+	enum ql_err err = a->check(&r->ctx);
+	if (err != QL_OK)
+		return err;
+	return a->run(&r->ctx);
+}
+
+/* ---- flag, json */
+
+static void flag_json_flips_only_that_key(void **state)
+{
+	(void)state;
+	char *dir = tu_mkdtemp();
+	char *path = tu_path(dir, "flags.json");
+	tu_write_str(path, "{\"checkout_v2\": true, \"recommendations\": true, "
+	                   "\"search_suggestions\": false, \"limit\": 25, \"name\": \"x\"}\n");
+	assert_int_equal(chmod(path, 0640), 0);
+	struct qa_handle h = {.name = "flags", .type = QA_HANDLE_FLAGS, .file = path};
+	struct run r;
+
+	setup_run(&r, &h, false, "name", "checkout_v2", "value", "off", NULL);
+	assert_int_equal(act("flag", &r), QL_OK);
+	assert_non_null(strstr(r.detail, "flags checkout_v2: on -> off ("));
+	assert_string_equal(r.undo, "{\"flag\":\"checkout_v2\",\"previous\":true}");
+	char *text = tu_read(path, NULL);
+	assert_non_null(strstr(text, "\"checkout_v2\":\tfalse"));
+	assert_non_null(strstr(text, "\"recommendations\":\ttrue"));
+	assert_non_null(strstr(text, "\"search_suggestions\":\tfalse"));
+	assert_non_null(strstr(text, "\"limit\":\t25"));
+	assert_non_null(strstr(text, "\"name\":\t\"x\""));
+	/* order kept */
+	assert_true(strstr(text, "checkout_v2") < strstr(text, "recommendations"));
+	free(text);
+	struct stat st;
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0640);
+
+	/* an absent flag is added; undo says it was absent */
+	setup_run(&r, &h, false, "name", "new.flag-1", "value", "on", NULL);
+	assert_int_equal(act("flag", &r), QL_OK);
+	assert_string_equal(r.undo, "{\"flag\":\"new.flag-1\",\"previous\":null}");
+	assert_non_null(strstr(r.detail, "absent -> on"));
+
+	free(path);
+	tu_rmtree(dir);
+}
+
+static void flag_json_refuses_non_object(void **state)
+{
+	(void)state;
+	char *dir = tu_mkdtemp();
+	char *path = tu_path(dir, "flags.json");
+	struct qa_handle h = {.name = "flags", .type = QA_HANDLE_FLAGS, .file = path};
+	struct run r;
+	const char *bad[] = {"[1, 2]\n",
+	                     "{\"a\": tru",
+	                     "\"string\"",
+	                     "{\"checkout_v2\": \"yes\"}",
+	                     "{\"a\": true} {\"b\": false}\n",
+	                     ""};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		tu_write_str(path, bad[i]);
+		setup_run(&r, &h, false, "name", "checkout_v2", "value", "on", NULL);
+		assert_int_equal(act("flag", &r), QL_ERR_ACTION_FAILED);
+		assert_non_null(strstr(r.detail, "refusing"));
+		assert_string_equal(r.undo, "");
+		char *text = tu_read(path, NULL);
+		assert_string_equal(text, bad[i]); /* untouched */
+		free(text);
+	}
+	free(path);
+	tu_rmtree(dir);
+}
+
+static void flag_bad_arguments(void **state)
+{
+	(void)state;
+	struct qa_handle h = {.name = "flags", .type = QA_HANDLE_FLAGS, .file = "/nonexistent/f"};
+	struct run r;
+	setup_run(&r, &h, false, "name", "a b", "value", "on", NULL);
+	assert_int_equal(act("flag", &r), QL_ERR_BAD_ARGUMENT);
+	setup_run(&r, &h, false, "name", "", "value", "on", NULL);
+	assert_int_equal(act("flag", &r), QL_ERR_BAD_ARGUMENT);
+	setup_run(&r, &h, false, "name", "x", "value", "true", NULL);
+	assert_int_equal(act("flag", &r), QL_ERR_BAD_ARGUMENT);
+	setup_run(&r, &h, false, "name",
+	          "a1234567890123456789012345678901234567890123456789012345678901234", "value",
+	          "on", NULL);
+	assert_int_equal(act("flag", &r), QL_ERR_BAD_ARGUMENT);
+}
+
+static void flag_missing_file_created_and_dry_run(void **state)
+{
+	(void)state;
+	char *dir = tu_mkdtemp();
+	char *path = tu_path(dir, "flags.json");
+	struct qa_handle h = {.name = "flags", .type = QA_HANDLE_FLAGS, .file = path};
+	struct run r;
+
+	setup_run(&r, &h, true, "name", "checkout_v2", "value", "off", NULL);
+	assert_int_equal(act("flag", &r), QL_OK);
+	assert_non_null(strstr(r.detail, "would set flags checkout_v2: absent -> off"));
+	assert_false(tu_exists(path));
+
+	setup_run(&r, &h, false, "name", "checkout_v2", "value", "off", NULL);
+	assert_int_equal(act("flag", &r), QL_OK);
+	char *text = tu_read(path, NULL);
+	assert_non_null(strstr(text, "\"checkout_v2\":\tfalse"));
+	free(text);
+	struct stat st;
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0644);
+
+	free(path);
+	tu_rmtree(dir);
+}
+
+/* ---- flag, kv */
+
+static void flag_kv_keeps_comments_and_order(void **state)
+{
+	(void)state;
+	char *dir = tu_mkdtemp();
+	char *path = tu_path(dir, "flags.conf");
+	tu_write_str(path, "# feature flags\n"
+	                   "\n"
+	                   "checkout_v2 = true\n"
+	                   "; legacy\n"
+	                   "search=off\n"
+	                   "checkout_v2_beta=on");
+	struct qa_handle h = {
+		.name = "kvflags", .type = QA_HANDLE_FLAGS, .file = path, .format = QA_FLAGS_KV};
+	struct run r;
+
+	setup_run(&r, &h, false, "name", "checkout_v2", "value", "off", NULL);
+	assert_int_equal(act("flag", &r), QL_OK);
+	assert_string_equal(r.undo, "{\"flag\":\"checkout_v2\",\"previous\":true}");
+	char *text = tu_read(path, NULL);
+	assert_string_equal(text, "# feature flags\n"
+	                          "\n"
+	                          "checkout_v2 = off\n"
+	                          "; legacy\n"
+	                          "search=off\n"
+	                          "checkout_v2_beta=on");
+	free(text);
+
+	/* absent: appended on its own line */
+	setup_run(&r, &h, false, "name", "newflag", "value", "on", NULL);
+	assert_int_equal(act("flag", &r), QL_OK);
+	assert_string_equal(r.undo, "{\"flag\":\"newflag\",\"previous\":null}");
+	text = tu_read(path, NULL);
+	assert_string_equal(text, "# feature flags\n"
+	                          "\n"
+	                          "checkout_v2 = off\n"
+	                          "; legacy\n"
+	                          "search=off\n"
+	                          "checkout_v2_beta=on\n"
+	                          "newflag=on\n");
+	free(text);
+
+	/* a value that is not a switch is refused */
+	tu_write_str(path, "mode=fast\n");
+	setup_run(&r, &h, false, "name", "mode", "value", "on", NULL);
+	assert_int_equal(act("flag", &r), QL_ERR_ACTION_FAILED);
+	text = tu_read(path, NULL);
+	assert_string_equal(text, "mode=fast\n");
+	free(text);
+
+	free(path);
+	tu_rmtree(dir);
+}
+
+/* ---- rollback */
+
+struct release_fixture {
+	char *dir, *releases, *link;
+	struct qa_handle h;
+};
+
+static void make_release_tree(struct release_fixture *f, const char *target)
+{
+	f->dir = tu_mkdtemp();
+	f->releases = tu_path(f->dir, "releases");
+	f->link = tu_path(f->dir, "current");
+	assert_int_equal(mkdir(f->releases, 0755), 0);
+	const char *names[] = {"v1", "v2", "v10", "v9"};
+	for (size_t i = 0; i < 4; i++) {
+		char *p = tu_path(f->releases, names[i]);
+		assert_int_equal(mkdir(p, 0755), 0);
+		free(p);
+	}
+	/* not releases: a file and a hidden directory */
+	char *p = tu_path(f->releases, "v5");
+	tu_write_str(p, "not a dir");
+	free(p);
+	p = tu_path(f->releases, ".v6");
+	assert_int_equal(mkdir(p, 0755), 0);
+	free(p);
+	assert_int_equal(symlink(target, f->link), 0);
+	f->h = (struct qa_handle){
+		.name = "app", .type = QA_HANDLE_RELEASE, .dir = f->releases, .link = f->link};
+}
+
+static void free_release_tree(struct release_fixture *f)
+{
+	free(f->releases);
+	free(f->link);
+	tu_rmtree(f->dir);
+}
+
+static void read_link(const char *link, char *buf, size_t len)
+{
+	ssize_t n = readlink(link, buf, len - 1);
+	assert_true(n > 0);
+	buf[n] = '\0';
+}
+
+static void rollback_relative_walks_back_to_oldest(void **state)
+{
+	(void)state;
+	struct release_fixture f;
+	make_release_tree(&f, "releases/v10");
+	struct run r;
+	char target[PATH_MAX];
+
+	setup_run(&r, &f.h, true, NULL);
+	assert_int_equal(act("rollback", &r), QL_OK);
+	assert_non_null(strstr(r.detail, "would switch v10 -> v9"));
+	read_link(f.link, target, sizeof target);
+	assert_string_equal(target, "releases/v10");
+
+	const char *want[] = {"v9", "v2", "v1"};
+	const char *from[] = {"v10", "v9", "v2"};
+	for (size_t i = 0; i < 3; i++) {
+		setup_run(&r, &f.h, false, NULL);
+		assert_int_equal(act("rollback", &r), QL_OK);
+		char detail[64], undo[64], expect[64];
+		snprintf(detail, sizeof detail, "app: %s -> %s", from[i], want[i]);
+		assert_string_equal(r.detail, detail);
+		snprintf(undo, sizeof undo, "{\"previous\":\"%s\"}", from[i]);
+		assert_string_equal(r.undo, undo);
+		read_link(f.link, target, sizeof target);
+		snprintf(expect, sizeof expect, "releases/%s", want[i]);
+		assert_string_equal(target, expect); /* still relative */
+	}
+
+	/* v1 is the oldest: refused, nothing changes */
+	setup_run(&r, &f.h, false, NULL);
+	assert_int_equal(act("rollback", &r), QL_ERR_ACTION_FAILED);
+	assert_non_null(strstr(r.detail, "v1 is the oldest release"));
+	assert_string_equal(r.undo, "");
+	read_link(f.link, target, sizeof target);
+	assert_string_equal(target, "releases/v1");
+
+	/* no temporary links left behind: only releases/ and current */
+	DIR *d = opendir(f.dir);
+	assert_non_null(d);
+	size_t entries = 0;
+	for (struct dirent *e; (e = readdir(d)) != NULL;)
+		entries += e->d_name[0] != '.';
+	closedir(d);
+	assert_int_equal(entries, 2);
+	free_release_tree(&f);
+}
+
+static void rollback_absolute_stays_absolute(void **state)
+{
+	(void)state;
+	struct release_fixture f;
+	make_release_tree(&f, "placeholder");
+	char abs_target[PATH_MAX];
+	snprintf(abs_target, sizeof abs_target, "%s/v2/", f.releases); /* trailing slash too */
+	assert_int_equal(unlink(f.link), 0);
+	assert_int_equal(symlink(abs_target, f.link), 0);
+
+	struct run r;
+	setup_run(&r, &f.h, false, NULL);
+	assert_int_equal(act("rollback", &r), QL_OK);
+	assert_string_equal(r.detail, "app: v2 -> v1");
+	char target[PATH_MAX], expect[PATH_MAX];
+	read_link(f.link, target, sizeof target);
+	snprintf(expect, sizeof expect, "%s/v1", f.releases);
+	assert_string_equal(target, expect);
+	free_release_tree(&f);
+}
+
+static void rollback_refuses_bad_links(void **state)
+{
+	(void)state;
+	struct release_fixture f;
+	make_release_tree(&f, "/tmp");
+	struct run r;
+
+	/* outside dir */
+	setup_run(&r, &f.h, false, NULL);
+	assert_int_equal(act("rollback", &r), QL_ERR_ACTION_FAILED);
+	assert_non_null(strstr(r.detail, "is not a release inside"));
+
+	/* missing */
+	assert_int_equal(unlink(f.link), 0);
+	setup_run(&r, &f.h, false, NULL);
+	assert_int_equal(act("rollback", &r), QL_ERR_ACTION_FAILED);
+	assert_non_null(strstr(r.detail, "missing"));
+
+	/* a regular file, not a symlink */
+	tu_write_str(f.link, "v2");
+	setup_run(&r, &f.h, false, NULL);
+	assert_int_equal(act("rollback", &r), QL_ERR_ACTION_FAILED);
+	assert_non_null(strstr(r.detail, "not a symlink"));
+	assert_int_equal(unlink(f.link), 0);
+
+	/* pointing at something in dir that is not a release directory */
+	assert_int_equal(symlink("releases/v5", f.link), 0);
+	setup_run(&r, &f.h, false, NULL);
+	assert_int_equal(act("rollback", &r), QL_ERR_ACTION_FAILED);
+	assert_non_null(strstr(r.detail, "is not a directory in"));
+	free_release_tree(&f);
+}
+
+static void rollback_runs_reload(void **state)
+{
+	(void)state;
+	struct release_fixture f;
+	make_release_tree(&f, "releases/v2");
+	struct run r;
+	char why[128];
+
+	assert_true(qa_argv_parse("/bin/true", &f.h.reload, why, sizeof why));
+	setup_run(&r, &f.h, false, NULL);
+	assert_int_equal(act("rollback", &r), QL_OK);
+	assert_string_equal(r.detail, "app: v2 -> v1 (reloaded)");
+	qa_argv_free(&f.h.reload);
+
+	/* a failing reload: the switch stays, undo is set, the detail says so */
+	assert_int_equal(unlink(f.link), 0);
+	assert_int_equal(symlink("releases/v2", f.link), 0);
+	assert_true(qa_argv_parse("/bin/false", &f.h.reload, why, sizeof why));
+	setup_run(&r, &f.h, false, NULL);
+	assert_int_equal(act("rollback", &r), QL_ERR_ACTION_FAILED);
+	assert_non_null(strstr(r.detail, "reload failed"));
+	assert_string_equal(r.undo, "{\"previous\":\"v2\"}");
+	qa_argv_free(&f.h.reload);
+
+	/* a reload that outlives the deadline is killed */
+	assert_int_equal(unlink(f.link), 0);
+	assert_int_equal(symlink("releases/v2", f.link), 0);
+	assert_true(qa_argv_parse("/bin/sleep 30", &f.h.reload, why, sizeof why));
+	setup_run(&r, &f.h, false, NULL);
+	r.ctx.deadline_ms = ql_mono_ms() + 200;
+	int64_t t0 = ql_mono_ms();
+	assert_int_equal(act("rollback", &r), QL_ERR_TIMEOUT);
+	assert_true(ql_mono_ms() - t0 < 5000);
+	qa_argv_free(&f.h.reload);
+	free_release_tree(&f);
+}
+
+/* ---- maintenance undo */
+
+static void maintenance_undo_records_previous(void **state)
+{
+	(void)state;
+	char *dir = tu_mkdtemp();
+	char *path = tu_path(dir, "maintenance.html");
+	struct qa_handle h = {.name = "site", .type = QA_HANDLE_MAINTENANCE, .file = path};
+	struct run r;
+
+	setup_run(&r, &h, false, "mode", "on", "message", "first", NULL);
+	assert_int_equal(act("maintenance", &r), QL_OK);
+	assert_string_equal(r.undo, "{\"previous\":\"off\"}");
+
+	setup_run(&r, &h, false, "mode", "on", "message", "second", NULL);
+	assert_int_equal(act("maintenance", &r), QL_OK);
+	assert_string_equal(r.undo, "{\"previous\":\"on\",\"message\":\"first\"}");
+
+	setup_run(&r, &h, false, "mode", "off", NULL);
+	assert_int_equal(act("maintenance", &r), QL_OK);
+	assert_string_equal(r.undo, "{\"previous\":\"on\",\"message\":\"second\"}");
+
+	/* a long old message is cut to 1 KiB, at a character boundary */
+	char big[3000];
+	memset(big, 'a', sizeof big);
+	memcpy(big + 1023, "\xc3\xa9", 2); /* straddles the 1 KiB cut */
+	big[sizeof big - 1] = '\0';
+	tu_write_str(path, big);
+	setup_run(&r, &h, false, "mode", "off", NULL);
+	assert_int_equal(act("maintenance", &r), QL_OK);
+	char *m = strstr(r.undo, "\"message\":\"");
+	assert_non_null(m);
+	m += strlen("\"message\":\"");
+	size_t mlen = strlen(m) - 2; /* without "} */
+	assert_true(mlen <= 1024);
+	assert_int_equal(mlen, 1023);
+
+	free(path);
+	tu_rmtree(dir);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(flag_json_flips_only_that_key),
+		cmocka_unit_test(flag_json_refuses_non_object),
+		cmocka_unit_test(flag_bad_arguments),
+		cmocka_unit_test(flag_missing_file_created_and_dry_run),
+		cmocka_unit_test(flag_kv_keeps_comments_and_order),
+		cmocka_unit_test(rollback_relative_walks_back_to_oldest),
+		cmocka_unit_test(rollback_absolute_stays_absolute),
+		cmocka_unit_test(rollback_refuses_bad_links),
+		cmocka_unit_test(rollback_runs_reload),
+		cmocka_unit_test(maintenance_undo_records_previous),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

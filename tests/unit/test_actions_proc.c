@@ -1,0 +1,434 @@
+/*
+ * test_actions_proc.c: the actions that touch processes (kill, pause,
+ * resume, restart, scale), driven through their descriptors against real
+ * children of this test: what happened to the processes, the tracking file
+ * on disk, the detail line and the undo JSON. The memcached-backed paths
+ * run in tests/integration/test_cache.sh; here an "instance" that never
+ * listens or dies at once shows the failure paths and the tracking file.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h> /* after the headers it needs */
+
+#include <signal.h>
+#include <sys/wait.h>
+
+#include "actions/actions.h"
+#include "handles.h"
+#include "proc.h"
+#include "ql_limits.h"
+#include "tutil.h"
+
+struct run {
+	char detail[QL_MAX_DETAIL + 1];
+	char undo[4097];
+	Quell__Arg args[4];
+	Quell__Arg *argp[4];
+	struct qa_action_ctx ctx;
+};
+
+/* A context for handle h with "key", "value" pairs (NULL-terminated). */
+static void setup_run(struct run *r, const struct qa_handle *h, const char *state_dir, bool dry_run,
+                      ...)
+{
+	memset(r, 0, sizeof *r);
+	va_list ap;
+	va_start(ap, dry_run);
+	size_t n = 0;
+	for (const char *k; n < 4 && (k = va_arg(ap, const char *)) != NULL; n++) {
+		quell__arg__init(&r->args[n]);
+		r->args[n].key = (char *)k;
+		r->args[n].value = va_arg(ap, char *);
+		r->argp[n] = &r->args[n];
+	}
+	va_end(ap);
+	r->ctx = (struct qa_action_ctx){.handle = h,
+	                                .args = r->argp,
+	                                .n_args = n,
+	                                .dry_run = dry_run,
+	                                .state_dir = state_dir,
+	                                .deadline_ms = ql_mono_ms() + 10000,
+	                                .detail = r->detail,
+	                                .detail_len = sizeof r->detail,
+	                                .undo = r->undo,
+	                                .undo_len = sizeof r->undo};
+}
+
+static enum ql_err act(const char *name, struct run *r)
+{
+	const struct qa_action *a = qa_action_find(name);
+	assert_non_null(a);
+	enum ql_err err = a->check(&r->ctx);
+	if (err != QL_OK)
+		return err;
+	return a->run(&r->ctx);
+}
+
+/* A child "/bin/sleep 120.<pid><n>" in its own session; its cmdline in `cmdline`. */
+static struct qa_child spawn_sleep(char *cmdline, size_t len, bool ignore_term)
+{
+	static int n;
+	char arg[64], script[160];
+	snprintf(arg, sizeof arg, "120.%d%d", (int)getpid(), ++n);
+	snprintf(cmdline, len, "/bin/sleep %s", arg);
+	snprintf(script, sizeof script, "trap '' TERM INT; exec /bin/sleep %s", arg);
+	char *plain[] = {"/bin/sleep", arg, NULL};
+	char *stubborn[] = {"/bin/sh", "-c", script, NULL};
+	struct qa_child c;
+	char detail[256];
+	assert_int_equal(qa_proc_spawn(ignore_term ? stubborn : plain, QA_SPAWN_SETSID, &c, detail,
+	                               sizeof detail),
+	                 QL_OK);
+	/* Wait for the exec, so the cmdline is the sleep's. */
+	struct qa_handle h = {.name = "t", .match_cmdline = cmdline};
+	struct qa_matches *m = malloc(sizeof *m);
+	assert_non_null(m);
+	int64_t until = ql_mono_ms() + 5000;
+	do {
+		assert_int_equal(qa_proc_find(&h, 0, m, detail, sizeof detail), QL_OK);
+		if (m->n == 0)
+			qa_sleep_until(until, 10);
+	} while (m->n == 0 && ql_mono_ms() < until);
+	assert_int_equal(m->n, 1);
+	free(m);
+	return c;
+}
+
+static int wait_child(struct qa_child *c)
+{
+	int st;
+	assert_int_equal(qa_proc_wait(c, ql_mono_ms() + 5000, &st), QL_OK);
+	qa_child_fini(c);
+	return st;
+}
+
+static void test_kill(void **state)
+{
+	(void)state;
+	char cmdline[128], pid[32];
+	struct qa_child c = spawn_sleep(cmdline, sizeof cmdline, false);
+	snprintf(pid, sizeof pid, "%d", (int)c.pid);
+	struct qa_handle h = {.name = "runaway",
+	                      .type = QA_HANDLE_PROCESS,
+	                      .match_cmdline = cmdline,
+	                      .signal = SIGTERM,
+	                      .grace_s = 5};
+	struct run r;
+
+	setup_run(&r, &h, "/nonexistent", false, "signal", "STOP", NULL);
+	assert_int_equal(act("kill", &r), QL_ERR_BAD_ARGUMENT);
+	static const char *const bad_grace[] = {"601", "-1", "1.5", "", "1e3", " 5"};
+	for (size_t i = 0; i < sizeof bad_grace / sizeof bad_grace[0]; i++) {
+		setup_run(&r, &h, "/nonexistent", false, "grace", bad_grace[i], NULL);
+		assert_int_equal(act("kill", &r), QL_ERR_BAD_ARGUMENT);
+	}
+
+	setup_run(&r, &h, "/nonexistent", true, NULL);
+	assert_int_equal(act("kill", &r), QL_OK);
+	assert_non_null(strstr(r.detail, "would send TERM to"));
+	assert_non_null(strstr(r.detail, pid));
+	assert_int_equal(kill(c.pid, 0), 0);
+
+	setup_run(&r, &h, "/nonexistent", false, NULL);
+	assert_int_equal(act("kill", &r), QL_OK);
+	char want[64];
+	snprintf(want, sizeof want, "killed %d (TERM)", (int)c.pid);
+	assert_non_null(strstr(r.detail, want));
+	assert_string_equal(r.undo, "");
+	int st = wait_child(&c);
+	assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGTERM);
+
+	setup_run(&r, &h, "/nonexistent", false, NULL);
+	assert_int_equal(act("kill", &r), QL_OK);
+	assert_non_null(strstr(r.detail, "no process matched"));
+	assert_false(qa_action_find("kill")->reversible);
+}
+
+static void test_kill_after_grace(void **state)
+{
+	(void)state;
+	char cmdline[128], want[64];
+	struct qa_child c = spawn_sleep(cmdline, sizeof cmdline, true);
+	struct qa_handle h = {.name = "runaway",
+	                      .type = QA_HANDLE_PROCESS,
+	                      .match_cmdline = cmdline,
+	                      .signal = SIGTERM,
+	                      .grace_s = 600};
+	struct run r;
+	setup_run(&r, &h, "/nonexistent", false, "grace", "1", "signal", "SIGINT", NULL);
+	int64_t t0 = ql_mono_ms();
+	assert_int_equal(act("kill", &r), QL_OK);
+	assert_true(ql_mono_ms() - t0 >= 1000);
+	snprintf(want, sizeof want, "killed %d (KILL after 1s)", (int)c.pid);
+	assert_non_null(strstr(r.detail, want));
+	int st = wait_child(&c);
+	assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+}
+
+static void test_kill_refuses_self(void **state)
+{
+	(void)state;
+	char *dir = tu_mkdtemp();
+	char *pidfile = tu_path(dir, "self.pid");
+	char text[32];
+	snprintf(text, sizeof text, "%d\n", (int)getpid());
+	tu_write_str(pidfile, text);
+	struct qa_handle h = {.name = "self",
+	                      .type = QA_HANDLE_PROCESS,
+	                      .pidfile = pidfile,
+	                      .signal = SIGKILL,
+	                      .grace_s = 5};
+	struct run r;
+	setup_run(&r, &h, dir, false, NULL);
+	assert_int_equal(act("kill", &r), QL_ERR_DENIED);
+	assert_non_null(strstr(r.detail, "the agent itself"));
+	/* Still here to check it. */
+	free(pidfile);
+	tu_rmtree(dir);
+}
+
+static char proc_state(pid_t pid)
+{
+	struct qa_proc p;
+	return qa_proc_stat(pid, &p) ? p.state : '?';
+}
+
+static void test_pause_resume_by_signals(void **state)
+{
+	(void)state;
+	char cmdline[128];
+	struct qa_child c = spawn_sleep(cmdline, sizeof cmdline, false);
+	struct qa_handle h = {.name = "worker", .type = QA_HANDLE_WORKER, .match_cmdline = cmdline};
+	struct run r;
+
+	setup_run(&r, &h, "/nonexistent", true, NULL);
+	assert_int_equal(act("pause", &r), QL_OK);
+	assert_non_null(strstr(r.detail, "would send STOP"));
+	assert_int_not_equal(proc_state(c.pid), 'T');
+
+	setup_run(&r, &h, "/nonexistent", false, NULL);
+	assert_int_equal(act("pause", &r), QL_OK);
+	assert_int_equal(proc_state(c.pid), 'T');
+	assert_string_equal(r.undo, "{\"previous\":\"running\"}");
+
+	setup_run(&r, &h, "/nonexistent", false, NULL);
+	assert_int_equal(act("pause", &r), QL_OK);
+	assert_string_equal(r.undo, "{\"previous\":\"paused\"}");
+
+	setup_run(&r, &h, "/nonexistent", false, NULL);
+	assert_int_equal(act("resume", &r), QL_OK);
+	assert_int_not_equal(proc_state(c.pid), 'T');
+	assert_non_null(strstr(r.detail, "running again"));
+	assert_string_equal(r.undo, "{\"previous\":\"paused\"}");
+
+	kill(c.pid, SIGKILL);
+	wait_child(&c);
+	setup_run(&r, &h, "/nonexistent", false, NULL);
+	assert_int_equal(act("resume", &r), QL_ERR_ACTION_FAILED);
+	assert_non_null(strstr(r.detail, "nothing to resume"));
+}
+
+static void test_pause_by_commands(void **state)
+{
+	(void)state;
+	char *dir = tu_mkdtemp();
+	char *log = tu_path(dir, "log");
+	char stop[256], start[256];
+	snprintf(stop, sizeof stop, "/bin/sh -c \"echo stop >> %s\"", log);
+	snprintf(start, sizeof start, "/bin/sh -c \"echo start >> %s; exit 4\"", log);
+	char why[128];
+	struct qa_handle h = {.name = "worker", .type = QA_HANDLE_WORKER};
+	assert_true(qa_argv_parse(stop, &h.stop, why, sizeof why));
+	assert_true(qa_argv_parse(start, &h.start, why, sizeof why));
+	struct run r;
+	setup_run(&r, &h, dir, false, NULL);
+	assert_int_equal(act("pause", &r), QL_OK);
+	setup_run(&r, &h, dir, false, NULL);
+	assert_int_equal(act("resume", &r), QL_ERR_ACTION_FAILED);
+	assert_non_null(strstr(r.detail, "not resumed (sh exited 4)"));
+	char *text = tu_read(log, NULL);
+	assert_string_equal(text, "stop\nstart\n");
+	free(text);
+	qa_argv_free(&h.stop);
+	qa_argv_free(&h.start);
+	free(log);
+	tu_rmtree(dir);
+}
+
+static void test_restart_service_by_command(void **state)
+{
+	(void)state;
+	char *dir = tu_mkdtemp();
+	char *log = tu_path(dir, "log");
+	char cmd[256], why[128];
+	snprintf(cmd, sizeof cmd, "/bin/sh -c \"echo run >> %s\"", log);
+	struct qa_handle h = {.name = "web", .type = QA_HANDLE_SERVICE};
+	assert_true(qa_argv_parse(cmd, &h.restart, why, sizeof why));
+	struct run r;
+	setup_run(&r, &h, dir, true, NULL);
+	assert_int_equal(act("restart", &r), QL_OK);
+	assert_false(tu_exists(log));
+	setup_run(&r, &h, dir, false, NULL);
+	assert_int_equal(act("restart", &r), QL_OK);
+	assert_string_equal(r.detail, "web restarted (sh exited 0)");
+	char *text = tu_read(log, NULL);
+	assert_string_equal(text, "run\n");
+	free(text);
+
+	/* A port that never answers: the restart ran, but it is not confirmed. */
+	h.port = 1; /* nothing listens on tcpmux here */
+	setup_run(&r, &h, dir, false, NULL);
+	r.ctx.deadline_ms = ql_mono_ms() + 300;
+	assert_int_equal(act("restart", &r), QL_ERR_TIMEOUT);
+	assert_non_null(strstr(r.detail, "nothing answers on 127.0.0.1:1"));
+	qa_argv_free(&h.restart);
+	free(log);
+	tu_rmtree(dir);
+}
+
+static void test_restart_service_by_match(void **state)
+{
+	(void)state;
+	char cmdline[128], start[256], why[128];
+	struct qa_child c = spawn_sleep(cmdline, sizeof cmdline, false);
+	/* start leaves a new sleep with the same cmdline behind, the way a daemon forks. */
+	snprintf(start, sizeof start, "/bin/sh -c \"%s </dev/null >/dev/null 2>&1 &\"", cmdline);
+	struct qa_handle h = {
+		.name = "svc", .type = QA_HANDLE_SERVICE, .match_cmdline = cmdline, .grace_s = 5};
+	assert_true(qa_argv_parse(start, &h.start, why, sizeof why));
+	struct run r;
+	setup_run(&r, &h, "/nonexistent", false, NULL);
+	assert_int_equal(act("restart", &r), QL_OK);
+	char want[64];
+	snprintf(want, sizeof want, "svc: %d (TERM); start: sh exited 0; now pid ", (int)c.pid);
+	assert_non_null(strstr(r.detail, want));
+	int st = wait_child(&c);
+	assert_true(WIFSIGNALED(st));
+
+	/* Clean up the new one through the kill action. */
+	struct qa_handle k = {.name = "k",
+	                      .type = QA_HANDLE_PROCESS,
+	                      .match_cmdline = cmdline,
+	                      .signal = SIGKILL,
+	                      .grace_s = 0};
+	setup_run(&r, &k, "/nonexistent", false, NULL);
+	assert_int_equal(act("kill", &r), QL_OK);
+	assert_non_null(strstr(r.detail, "(KILL)"));
+	qa_argv_free(&h.start);
+}
+
+static void test_scale_checks(void **state)
+{
+	(void)state;
+	struct qa_handle h = {
+		.name = "cache", .type = QA_HANDLE_INSTANCES, .port_base = 30000, .max = 4};
+	static const char *const bad[] = {"5", "-1", "", "x", "1x", "007", " 1"};
+	struct run r;
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		setup_run(&r, &h, "/nonexistent", false, "count", bad[i], NULL);
+		assert_int_equal(qa_action_find("scale")->check(&r.ctx), QL_ERR_BAD_ARGUMENT);
+	}
+	setup_run(&r, &h, "/nonexistent", false, NULL);
+	assert_int_equal(qa_action_find("scale")->check(&r.ctx), QL_ERR_BAD_ARGUMENT);
+	setup_run(&r, &h, "/nonexistent", false, "count", "4", NULL);
+	assert_int_equal(qa_action_find("scale")->check(&r.ctx), QL_OK);
+}
+
+static int track_lines(const char *path)
+{
+	char *text = tu_read(path, NULL);
+	int n = 0;
+	for (const char *p = text; p && *p; p++)
+		n += *p == '\n';
+	free(text);
+	return n;
+}
+
+/* Instances that never listen or die at once: failures, and a file that always tells the truth. */
+static void test_scale_tracking(void **state)
+{
+	(void)state;
+	char *dir = tu_mkdtemp();
+	char *track = tu_path(dir, "instances/cache");
+	char why[128];
+	struct qa_handle h = {.name = "cache",
+	                      .type = QA_HANDLE_INSTANCES,
+	                      .port_base = 1, /* nothing listens on 1 or 2 */
+	                      .max = 4,
+	                      .stop_signal = SIGTERM};
+	assert_true(qa_argv_parse("/bin/sleep 120.{port}", &h.command, why, sizeof why));
+	struct run r;
+	setup_run(&r, &h, dir, false, "count", "2", NULL);
+	r.ctx.deadline_ms = ql_mono_ms() + 500;
+	assert_int_equal(act("scale", &r), QL_ERR_TIMEOUT);
+	assert_non_null(strstr(r.detail, "not answering on port 1 2"));
+	assert_string_equal(r.undo, "{\"previous\":0}");
+	assert_int_equal(track_lines(track), 2); /* running, so tracked */
+
+	setup_run(&r, &h, dir, false, "count", "0", NULL);
+	assert_int_equal(act("scale", &r), QL_OK);
+	assert_string_equal(r.detail, "cache: 2 -> 0 instances");
+	assert_string_equal(r.undo, "{\"previous\":2}");
+	assert_int_equal(track_lines(track), 0);
+
+	qa_argv_free(&h.command);
+	assert_true(qa_argv_parse("/bin/sh -c \"echo no port {port} >&2; exit 1\"", &h.command, why,
+	                          sizeof why));
+	setup_run(&r, &h, dir, false, "count", "1", NULL);
+	assert_int_equal(act("scale", &r), QL_ERR_ACTION_FAILED);
+	assert_non_null(strstr(r.detail, "no port 1"));
+	assert_int_equal(track_lines(track), 0);
+
+	/* A line for a process that is gone is dropped; a broken file stops everything. */
+	tu_write_str(track, "0 1 4194304 1\n");
+	setup_run(&r, &h, dir, false, "count", "0", NULL);
+	assert_int_equal(act("scale", &r), QL_OK);
+	assert_string_equal(r.detail, "cache: 0 -> 0 instances");
+	assert_int_equal(track_lines(track), 0);
+	tu_write_str(track, "0 1 garbage\n");
+	setup_run(&r, &h, dir, false, "count", "0", NULL);
+	assert_int_equal(act("scale", &r), QL_ERR_ACTION_FAILED);
+	assert_non_null(strstr(r.detail, "line 1 is not"));
+
+	/* Nowhere to record an instance: nothing may be left running untracked. */
+	qa_argv_free(&h.command);
+	assert_true(qa_argv_parse("/bin/sleep 120.{port}", &h.command, why, sizeof why));
+	char *blocked = tu_path(dir, "blocked");
+	assert_int_equal(mkdir(blocked, 0700), 0);
+	char *file = tu_path(blocked, "instances");
+	tu_write_str(file, "not a directory\n");
+	h.port_base = 3;
+	setup_run(&r, &h, blocked, false, "count", "1", NULL);
+	assert_int_not_equal(act("scale", &r), QL_OK);
+	struct qa_handle find = {.name = "t", .match_cmdline = "/bin/sleep 120.3"};
+	struct qa_matches *m = malloc(sizeof *m);
+	assert_non_null(m);
+	assert_int_equal(qa_proc_find(&find, 0, m, why, sizeof why), QL_OK);
+	assert_int_equal(m->n, 0);
+	free(m);
+	free(file);
+	free(blocked);
+
+	qa_argv_free(&h.command);
+	free(track);
+	tu_rmtree(dir);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_kill),
+		cmocka_unit_test(test_kill_after_grace),
+		cmocka_unit_test(test_kill_refuses_self),
+		cmocka_unit_test(test_pause_resume_by_signals),
+		cmocka_unit_test(test_pause_by_commands),
+		cmocka_unit_test(test_restart_service_by_command),
+		cmocka_unit_test(test_restart_service_by_match),
+		cmocka_unit_test(test_scale_checks),
+		cmocka_unit_test(test_scale_tracking),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
