@@ -27,6 +27,7 @@
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
 #include <pthread.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -209,10 +210,16 @@ static nng_msg *make_heartbeat(struct link *l)
 
 /* ---- slots (a->lock held) -------------------------------------------------------- */
 
+/*
+ * Back off for ms, give or take half (jitter): a coordinator that refused or
+ * failed a whole fleet at once does not get the whole fleet back at once.
+ * (Reconnects are nng's: exponential from RECONNECT_MIN_MS to
+ * RECONNECT_MAX_MS, each wait drawn at random below the current step.)
+ */
 static void slot_wait(struct slot *sl, nng_duration ms)
 {
 	sl->state = SLOT_WAIT;
-	nng_sleep_aio(ms, sl->aio);
+	nng_sleep_aio(ms / 2 + (nng_duration)randombytes_uniform((uint32_t)ms), sl->aio);
 }
 
 static void slot_send(struct slot *sl, nng_msg *msg)

@@ -6,11 +6,13 @@
  * required. A key a type does not use is an error, not silently ignored:
  * a typo in an incident-time config must be caught at start-up.
  */
+#include <errno.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "codec.h"
 #include "handles.h"
@@ -189,6 +191,12 @@ static bool set_value(struct qa_handle *h, const struct key *k, const char *valu
 		char sub[256];
 		if (!qa_argv_parse(value, field, sub, sizeof sub)) {
 			snprintf(why, whylen, "%s: %s", k->name, sub);
+			return false;
+		}
+		/* Found out now, not at 3 a.m. when the action is needed. */
+		const char *prog = ((struct qa_argv *)field)->argv[0];
+		if (access(prog, X_OK) != 0) {
+			snprintf(why, whylen, "%s: %s: %s", k->name, prog, strerror(errno));
 			return false;
 		}
 		return true;
