@@ -28,7 +28,7 @@ key = $dir/agent.key
 state_dir = $dir/state
 [signer oncall]
 key_file = $dir/op.key.pub
-allow = ping, maintenance:site, maintenance:nosuch
+allow = ping, maintenance:site, maintenance:nosuch, format-disk
 [handle site]
 type = maintenance
 file = $dir/www/maintenance.html
@@ -49,12 +49,16 @@ on=(--action maintenance --handle site --arg mode=on --arg message=forged-run)
 "$F" sign --key "$dir/op.key" --out "$dir/nohandle" --action maintenance --handle nosuch --arg mode=on >/dev/null
 id=$("$F" sign --key "$dir/op.key" --out "$dir/ping1" --action ping)
 "$F" sign --key "$dir/op.key" --out "$dir/ping2" --action ping --target host=web-1 --job-id "$id" >/dev/null
+"$F" sign --key "$dir/op.key" --out "$dir/noaction" --action format-disk --handle site >/dev/null
+"$F" sign --key "$dir/op.key" --out "$dir/badarg" --action maintenance --handle site --arg mode=sideways >/dev/null
+"$F" sign --key "$dir/op.key" --out "$dir/extraarg" --action maintenance --handle site --arg mode=on --arg path=/etc/passwd >/dev/null
 head -c 300 /dev/urandom > "$dir/garbage"
 
 # The forged coordinator listens first; the agent dials it.
 "$F" serve --listen "$url" "$dir/flipped" "$dir/stranger" "$dir/expired" "$dir/future" \
 	"$dir/elsewhere" "$dir/denied" "$dir/nohandle" "$dir/garbage" "$dir/good" "$dir/good" \
-	"$dir/ping1" "$dir/ping2" > "$dir/answers" 2>"$dir/serve.err" &
+	"$dir/ping1" "$dir/ping2" "$dir/noaction" "$dir/badarg" "$dir/extraarg" \
+	> "$dir/answers" 2>"$dir/serve.err" &
 serve_pid=$!
 wait_until 10 port_listening "$port"
 "$BIN/quell-agent" -c "$dir/agent.conf" 2> "$dir/agent.log" &
@@ -82,12 +86,16 @@ expect_line 9 ok -
 expect_line 10 ok - duplicate        # redelivery: recorded answer, not run again
 expect_line 11 ok -
 expect_line 12 rejected replayed     # same job id, different command
+expect_line 13 rejected unknown-action # allowed by policy, but no such action here
+expect_line 14 rejected bad-argument
+expect_line 15 rejected bad-argument # an argument the action does not take
 assert_no_file "$dir/www/maintenance.html"
 assert_no_file "$dir/www/other.html"
-for r in bad-signature unknown-signer expired not-yet-valid not-targeted denied malformed replayed; do
+for r in bad-signature unknown-signer expired not-yet-valid not-targeted denied malformed replayed unknown-action \
+	bad-argument; do
 	assert_file_contains "$dir/agent.log" "$r"
 done
 # The audit log has every command, accepted or not (duplicates are logged, not audited).
 n=$(sqlite3 "$dir/state/agent.db" 'SELECT count(*) FROM audit')
-[ "$n" -eq 11 ] || fail "expected 11 audit rows, got $n"
+[ "$n" -eq 14 ] || fail "expected 14 audit rows, got $n"
 pass
