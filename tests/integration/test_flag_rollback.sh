@@ -10,11 +10,8 @@ HOSTS=(host-001 host-002 host-003)
 
 # json_flags FILE: "key=value ..." sorted, parsed as JSON (the file must be an object).
 json_flags() {
-	python3 -c '
-import json, sys
-d = json.load(open(sys.argv[1]))
-assert isinstance(d, dict), "not an object"
-print(" ".join("%s=%s" % (k, json.dumps(d[k])) for k in sorted(d)))' "$1"
+	jq -er 'if type == "object" then to_entries | sort_by(.key)
+		| map("\(.key)=\(.value | tojson)") | join(" ") else error("not an object") end' "$1"
 }
 expect_flags() {
 	local got
