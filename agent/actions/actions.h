@@ -50,6 +50,13 @@ const struct qa_action *qa_action_find(const char *name);
 /* NULL-terminated list, for the hello. */
 extern const struct qa_action *const qa_actions[];
 
+/*
+ * Store `o` (a cJSON object, may be NULL; always freed) as ctx->undo, if it
+ * fits whole: an undo record is never cut in half. Returns whether it was.
+ */
+struct cJSON;
+bool qa_undo_set(const struct qa_action_ctx *ctx, struct cJSON *o);
+
 /* Value of argument `key`, or NULL. */
 const char *qa_arg(const struct qa_action_ctx *ctx, const char *key);
 

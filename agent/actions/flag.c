@@ -254,15 +254,12 @@ static enum ql_err kv_update(const struct qa_action_ctx *ctx, const char *text, 
 static void set_undo(const struct qa_action_ctx *ctx, const char *name, enum prev prev)
 {
 	cJSON *o = cJSON_CreateObject();
-	char *text = NULL;
 	if (o && cJSON_AddStringToObject(o, "flag", name) &&
 	    (prev == PREV_ABSENT ? cJSON_AddNullToObject(o, "previous")
 	                         : cJSON_AddBoolToObject(o, "previous", prev == PREV_ON)))
-		text = cJSON_PrintUnformatted(o);
-	if (text && strlen(text) < ctx->undo_len)
-		snprintf(ctx->undo, ctx->undo_len, "%s", text);
-	cJSON_free(text);
-	cJSON_Delete(o);
+		qa_undo_set(ctx, o);
+	else
+		cJSON_Delete(o);
 }
 
 static enum ql_err flag_run(const struct qa_action_ctx *ctx)

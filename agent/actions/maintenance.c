@@ -89,14 +89,9 @@ static void set_undo(const struct qa_action_ctx *ctx, bool was_on)
 		cJSON_Delete(o);
 		return;
 	}
-	char *text = cJSON_PrintUnformatted(o);
-	/* Escaping can grow control characters sixfold; never cut JSON in half. */
-	if (text && strlen(text) < ctx->undo_len)
-		snprintf(ctx->undo, ctx->undo_len, "%s", text);
-	else if (was_on)
+	/* Escaping can grow control characters sixfold: without the message if need be. */
+	if (!qa_undo_set(ctx, o) && was_on)
 		snprintf(ctx->undo, ctx->undo_len, "{\"previous\":\"on\",\"message\":\"\"}");
-	cJSON_free(text);
-	cJSON_Delete(o);
 }
 
 static enum ql_err maintenance_run(const struct qa_action_ctx *ctx)

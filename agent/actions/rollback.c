@@ -197,13 +197,10 @@ static enum ql_err switch_link(const struct qa_action_ctx *ctx, const char *targ
 static void set_undo(const struct qa_action_ctx *ctx, const char *previous)
 {
 	cJSON *o = cJSON_CreateObject();
-	char *text = NULL;
 	if (o && cJSON_AddStringToObject(o, "previous", previous))
-		text = cJSON_PrintUnformatted(o);
-	if (text && strlen(text) < ctx->undo_len)
-		snprintf(ctx->undo, ctx->undo_len, "%s", text);
-	cJSON_free(text);
-	cJSON_Delete(o);
+		qa_undo_set(ctx, o);
+	else
+		cJSON_Delete(o);
 }
 
 static enum ql_err rollback_run(const struct qa_action_ctx *ctx)

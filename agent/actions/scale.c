@@ -45,13 +45,10 @@ static enum ql_err scale_check(const struct qa_action_ctx *ctx)
 static void set_undo(const struct qa_action_ctx *ctx, size_t previous)
 {
 	cJSON *o = cJSON_CreateObject();
-	char *text = NULL;
 	if (o && cJSON_AddNumberToObject(o, "previous", (double)previous))
-		text = cJSON_PrintUnformatted(o);
-	if (text && strlen(text) < ctx->undo_len)
-		snprintf(ctx->undo, ctx->undo_len, "%s", text);
-	cJSON_free(text);
-	cJSON_Delete(o);
+		qa_undo_set(ctx, o);
+	else
+		cJSON_Delete(o);
 }
 
 static void describe_plan(const struct qa_action_ctx *ctx, const struct qa_instances *t, int count)

@@ -1,6 +1,8 @@
 /*
  * table.c: the one list of actions this agent implements.
  */
+#include <cjson/cJSON.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "actions.h"
@@ -27,4 +29,15 @@ const char *qa_arg(const struct qa_action_ctx *ctx, const char *key)
 		if (strcmp(ctx->args[i]->key, key) == 0)
 			return ctx->args[i]->value;
 	return NULL;
+}
+
+bool qa_undo_set(const struct qa_action_ctx *ctx, cJSON *o)
+{
+	char *text = o ? cJSON_PrintUnformatted(o) : NULL;
+	bool fits = text && strlen(text) < ctx->undo_len;
+	if (fits)
+		snprintf(ctx->undo, ctx->undo_len, "%s", text);
+	cJSON_free(text);
+	cJSON_Delete(o);
+	return fits;
 }
