@@ -30,7 +30,7 @@ struct run {
 };
 
 /* A context for handle h with "key", "value" pairs (NULL-terminated). */
-static void setup_run(struct run *r, const struct qa_handle *h, bool dry_run, ...)
+static void setup_run(struct run *r, const struct qa_handle *h, int dry_run, ...)
 {
 	memset(r, 0, sizeof *r);
 	va_list ap;
@@ -46,7 +46,7 @@ static void setup_run(struct run *r, const struct qa_handle *h, bool dry_run, ..
 	r->ctx = (struct qa_action_ctx){.handle = h,
 	                                .args = r->argp,
 	                                .n_args = n,
-	                                .dry_run = dry_run,
+	                                .dry_run = dry_run != 0,
 	                                .state_dir = "/nonexistent",
 	                                .deadline_ms = ql_mono_ms() + 10000,
 	                                .detail = r->detail,

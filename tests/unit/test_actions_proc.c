@@ -31,7 +31,7 @@ struct run {
 };
 
 /* A context for handle h with "key", "value" pairs (NULL-terminated). */
-static void setup_run(struct run *r, const struct qa_handle *h, const char *state_dir, bool dry_run,
+static void setup_run(struct run *r, const struct qa_handle *h, const char *state_dir, int dry_run,
                       ...)
 {
 	memset(r, 0, sizeof *r);
@@ -48,7 +48,7 @@ static void setup_run(struct run *r, const struct qa_handle *h, const char *stat
 	r->ctx = (struct qa_action_ctx){.handle = h,
 	                                .args = r->argp,
 	                                .n_args = n,
-	                                .dry_run = dry_run,
+	                                .dry_run = dry_run != 0,
 	                                .state_dir = state_dir,
 	                                .deadline_ms = ql_mono_ms() + 10000,
 	                                .detail = r->detail,
