@@ -128,6 +128,11 @@ enum ql_err qc_start(struct qc_config *cfg, struct qc **out, char *why, size_t w
 		snprintf(why, whylen, "cannot load the inventory: %s", ql_strerror(err));
 		goto fail;
 	}
+	err = qc_jobs_resume(c);
+	if (err != QL_OK) {
+		snprintf(why, whylen, "cannot load unfinished jobs: %s", ql_strerror(err));
+		goto fail;
+	}
 	err = listen_on(&c->agent_sock, &c->agent_open, cfg->agent_listen, why, whylen, "agents");
 	if (err != QL_OK)
 		goto fail;

@@ -119,6 +119,8 @@ QL_NODISCARD enum ql_err qc_job_create(struct qc *c, const uint8_t *env, size_t 
 /* An agent's signed result for job id (already verified and decoded). */
 void qc_job_result(struct qc *c, struct qc_agent *a, const void *result, const uint8_t *env,
                    size_t env_len);
+/* Take up the jobs that were running when the coordinator last stopped. */
+QL_NODISCARD enum ql_err qc_jobs_resume(struct qc *c);
 void qc_jobs_tick(struct qc *c, int64_t now_ms);
 void qc_jobs_free(struct qc *c);
 

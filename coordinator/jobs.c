@@ -14,7 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec.h"
 #include "coord.h"
+#include "envelope.h"
 #include "log.h"
 #include "quell.pb-c.h"
 #include "store.h"
@@ -98,24 +100,25 @@ static void finalize(struct qc *c, struct qc_jobhost *h, enum qc_host_status sta
 	qc_control_job_changed(c, job);
 }
 
-enum ql_err qc_job_create(struct qc *c, const uint8_t *env, size_t env_len,
-                          const uint8_t hash[QL_HASH_LEN], const char *operator_name,
-                          const void *command, struct qc_job **out)
+static void job_free(struct qc_job *job);
+
+/* A job for an opened, decoded command, with room for n hosts; no hosts yet. */
+static struct qc_job *job_new(const uint8_t *env, size_t env_len, const uint8_t hash[QL_HASH_LEN],
+                              const char *operator_name, const Quell__Command *cmd, size_t n)
 {
-	const Quell__Command *cmd = command;
 	struct qc_job *job = calloc(1, sizeof *job);
-	*out = NULL;
 	if (job == NULL)
-		return QL_ERR_NOMEM;
+		return NULL;
 	memcpy(job->id, cmd->job_id.data, QL_JOB_ID_LEN);
 	memcpy(job->hash, hash, QL_HASH_LEN);
 	job->env = malloc(env_len);
 	job->target = strdup(cmd->target);
-	size_t n = HASH_CNT(hh_pk, c->agents_by_pk);
 	job->hosts = calloc(n ? n : 1, sizeof *job->hosts);
 	job->events = calloc(n ? n : 1, sizeof *job->events);
-	if (job->env == NULL || job->target == NULL || job->hosts == NULL || job->events == NULL)
-		goto nomem;
+	if (job->env == NULL || job->target == NULL || job->hosts == NULL || job->events == NULL) {
+		job_free(job);
+		return NULL;
+	}
 	memcpy(job->env, env, env_len);
 	job->env_len = env_len;
 	snprintf(job->operator_name, sizeof job->operator_name, "%s", operator_name);
@@ -124,42 +127,131 @@ enum ql_err qc_job_create(struct qc *c, const uint8_t *env, size_t env_len,
 	job->created_ms = qc_now_ms();
 	job->deliver_until_ms = cmd->expires_at * 1000;
 	job->deadline_ms = job->deliver_until_ms + ANSWER_GRACE_MS;
+	return job;
+}
 
-	struct qc_agent *a, *tmp;
-	HASH_ITER (hh_pk, c->agents_by_pk, a, tmp) {
-		if (!ql_selector_match(cmd->target, a->hostname, a->labels, a->n_labels))
-			continue;
-		struct qc_jobhost *h = &job->hosts[job->n_hosts++];
-		h->job = job;
-		h->agent = a;
-		h->status = QC_HOST_PENDING;
-		h->updated_at = job->created_ms;
-	}
-	if (qc_store_job_save(c->store, job, cmd->reason) != QL_OK) {
-		free(job->env);
-		free(job->target);
-		free(job->hosts);
-		free(job->events);
-		free(job);
-		return QL_ERR_STORE;
-	}
-	HASH_ADD(hh, c->jobs, id, QL_JOB_ID_LEN, job);
+static struct qc_jobhost *add_host(struct qc_job *job, struct qc_agent *a)
+{
+	struct qc_jobhost *h = &job->hosts[job->n_hosts++];
+	h->job = job;
+	h->agent = a;
+	h->status = QC_HOST_PENDING;
+	h->updated_at = job->created_ms;
+	return h;
+}
+
+/* Queue every host that still needs delivery, and wake their held polls. */
+static void start_delivery(struct qc *c, struct qc_job *job)
+{
 	for (size_t i = 0; i < job->n_hosts; i++) {
 		struct qc_jobhost *h = &job->hosts[i];
+		if (QC_HOST_FINAL(h->status))
+			continue;
 		enqueue(h);
 		if (h->agent->parked) /* answers the held poll with the first due job, if any */
 			qc_agent_next(c, h->agent, h->agent->parked);
 	}
 	job_maybe_done(c, job);
+}
+
+enum ql_err qc_job_create(struct qc *c, const uint8_t *env, size_t env_len,
+                          const uint8_t hash[QL_HASH_LEN], const char *operator_name,
+                          const void *command, struct qc_job **out)
+{
+	const Quell__Command *cmd = command;
+	*out = NULL;
+	struct qc_job *job =
+		job_new(env, env_len, hash, operator_name, cmd, HASH_CNT(hh_pk, c->agents_by_pk));
+	if (job == NULL)
+		return QL_ERR_NOMEM;
+	struct qc_agent *a, *tmp;
+	HASH_ITER (hh_pk, c->agents_by_pk, a, tmp) {
+		if (ql_selector_match(cmd->target, a->hostname, a->labels, a->n_labels))
+			add_host(job, a);
+	}
+	if (qc_store_job_save(c->store, job, cmd->reason) != QL_OK) {
+		job_free(job);
+		return QL_ERR_STORE;
+	}
+	HASH_ADD(hh, c->jobs, id, QL_JOB_ID_LEN, job);
+	start_delivery(c, job);
 	*out = job;
 	return QL_OK;
-nomem:
-	free(job->env);
-	free(job->target);
-	free(job->hosts);
-	free(job->events);
-	free(job);
-	return QL_ERR_NOMEM;
+}
+
+static enum qc_host_status status_from_name(const char *name)
+{
+	for (int s = QC_HOST_OK; s <= QC_HOST_SKIPPED; s++)
+		if (strcmp(qc_host_status_name((enum qc_host_status)s), name) == 0)
+			return (enum qc_host_status)s;
+	return QC_HOST_PENDING; /* pending, delivered: deliver (again) */
+}
+
+/*
+ * A job the coordinator was running when it stopped (or was killed): final
+ * statuses stay as recorded, every other host is delivered again. An agent
+ * that already acted answers with its recorded result, so nothing runs
+ * twice, and an agent that never got it runs it now (if not expired).
+ */
+static void resume_one(void *arg, const struct qc_stored_job *sj)
+{
+	struct qc *c = arg;
+	struct ql_opened o;
+	Quell__Command *cmd = NULL;
+	char hex[2 * QL_JOB_ID_LEN + 1];
+	ql_hex(sj->id, QL_JOB_ID_LEN, hex);
+	/* Our own store, but the envelope is checked as if it came from outside. */
+	if (ql_envelope_open(sj->env, sj->env_len, QL_KIND_BIT(QUELL__KIND__KIND_COMMAND), &o) !=
+	    QL_OK) {
+		ql_error("job %s: stored command does not verify; not resumed", hex);
+		return;
+	}
+	uint8_t hash[QL_HASH_LEN];
+	ql_body_hash(o.body, o.body_len, hash);
+	if (ql_command_decode(o.body, o.body_len, &cmd) != QL_OK ||
+	    memcmp(cmd->job_id.data, sj->id, QL_JOB_ID_LEN) != 0) {
+		ql_error("job %s: stored command is unreadable; not resumed", hex);
+		goto out;
+	}
+	struct qc_job *job =
+		job_new(sj->env, sj->env_len, hash, sj->operator_name, cmd, sj->n_hosts);
+	if (job == NULL) {
+		ql_error("job %s: out of memory; not resumed", hex);
+		goto out;
+	}
+	job->created_ms = sj->created_at * 1000;
+	size_t n_final = 0;
+	for (size_t i = 0; i < sj->n_hosts; i++) {
+		const struct qc_stored_host *s = &sj->hosts[i];
+		struct qc_agent *a = qc_agent_find(c, s->pk);
+		if (a == NULL) {
+			ql_warn("job %s: host %s is no longer in the inventory", hex, s->hostname);
+			continue;
+		}
+		struct qc_jobhost *h = add_host(job, a);
+		h->status = status_from_name(s->status);
+		h->updated_at = s->updated_at * 1000;
+		if (QC_HOST_FINAL(h->status)) {
+			snprintf(h->reason, sizeof h->reason, "%s", s->reason);
+			h->detail = strdup(s->detail);
+			job->events[job->n_events++] = (uint32_t)(h - job->hosts);
+			job->n_final++;
+			n_final++;
+		}
+	}
+	HASH_ADD(hh, c->jobs, id, QL_JOB_ID_LEN, job);
+	ql_info("resumed job %s (%s %s): %zu of %zu hosts already final", hex, job->action,
+	        job->handle, n_final, job->n_hosts);
+	start_delivery(c, job);
+out:
+	if (cmd)
+		quell__command__free_unpacked(cmd, NULL);
+	ql_opened_fini(&o);
+}
+
+enum ql_err qc_jobs_resume(struct qc *c)
+{
+	return qc_store_jobs_load_unfinished(c->store, resume_one, c);
 }
 
 void qc_job_result(struct qc *c, struct qc_agent *a, const void *result, const uint8_t *env,
@@ -202,7 +294,7 @@ void qc_job_result(struct qc *c, struct qc_agent *a, const void *result, const u
 
 static void job_free(struct qc_job *job)
 {
-	for (size_t i = 0; i < job->n_hosts; i++) {
+	for (size_t i = 0; job->hosts && i < job->n_hosts; i++) {
 		dequeue(&job->hosts[i]);
 		free(job->hosts[i].detail);
 	}

@@ -228,6 +228,79 @@ enum ql_err qc_store_job_done(struct qc_store *st, const struct qc_job *job)
 	return rc == SQLITE_DONE ? QL_OK : db_fail(st, "mark job done");
 }
 
+static void copy_col(char *dst, size_t cap, sqlite3_stmt *q, int col)
+{
+	const unsigned char *t = sqlite3_column_text(q, col);
+	snprintf(dst, cap, "%s", t ? (const char *)t : "");
+}
+
+/* The hosts of one stored job, final ones first in the order they became final. */
+static enum ql_err load_hosts(struct qc_store *st, struct qc_stored_job *j, size_t expect)
+{
+	sqlite3_stmt *q = NULL;
+	if (sqlite3_prepare_v2(st->db,
+	                       "SELECT pubkey, hostname, status, reason, detail, updated_at"
+	                       " FROM job_hosts WHERE job_id = ?"
+	                       " ORDER BY status IN ('pending', 'delivered'), updated_at, rowid",
+	                       -1, &q, NULL) != SQLITE_OK)
+		return db_fail(st, "prepare job hosts");
+	sqlite3_bind_blob(q, 1, j->id, QL_JOB_ID_LEN, SQLITE_STATIC);
+	j->hosts = calloc(expect ? expect : 1, sizeof *j->hosts);
+	j->n_hosts = 0;
+	int rc = SQLITE_DONE;
+	while (j->hosts && (rc = sqlite3_step(q)) == SQLITE_ROW && j->n_hosts < expect) {
+		struct qc_stored_host *h = &j->hosts[j->n_hosts];
+		if (sqlite3_column_bytes(q, 0) != QL_PUBKEY_LEN)
+			continue;
+		memcpy(h->pk, sqlite3_column_blob(q, 0), QL_PUBKEY_LEN);
+		copy_col(h->hostname, sizeof h->hostname, q, 1);
+		copy_col(h->status, sizeof h->status, q, 2);
+		copy_col(h->reason, sizeof h->reason, q, 3);
+		copy_col(h->detail, sizeof h->detail, q, 4);
+		h->updated_at = sqlite3_column_int64(q, 5);
+		j->n_hosts++;
+	}
+	sqlite3_finalize(q);
+	if (j->hosts == NULL)
+		return QL_ERR_NOMEM;
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? QL_OK : db_fail(st, "load job hosts");
+}
+
+enum ql_err qc_store_jobs_load_unfinished(struct qc_store *st,
+                                          void (*fn)(void *arg, const struct qc_stored_job *j),
+                                          void *arg)
+{
+	sqlite3_stmt *q = NULL;
+	if (sqlite3_prepare_v2(st->db,
+	                       "SELECT job_id, envelope, operator, created_at, target_count"
+	                       " FROM jobs WHERE state != 'done' ORDER BY created_at",
+	                       -1, &q, NULL) != SQLITE_OK)
+		return db_fail(st, "prepare unfinished jobs");
+	int rc = SQLITE_DONE;
+	enum ql_err err = QL_OK;
+	while (err == QL_OK && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+		struct qc_stored_job j = {0};
+		if (sqlite3_column_bytes(q, 0) != QL_JOB_ID_LEN)
+			continue;
+		memcpy(j.id, sqlite3_column_blob(q, 0), QL_JOB_ID_LEN);
+		j.env = sqlite3_column_blob(q, 1);
+		j.env_len = (size_t)sqlite3_column_bytes(q, 1);
+		copy_col(j.operator_name, sizeof j.operator_name, q, 2);
+		j.created_at = sqlite3_column_int64(q, 3);
+		sqlite3_int64 n = sqlite3_column_int64(q, 4);
+		if (n < 0 || n > 1000000)
+			continue;
+		err = load_hosts(st, &j, (size_t)n);
+		if (err == QL_OK)
+			fn(arg, &j);
+		free(j.hosts);
+	}
+	sqlite3_finalize(q);
+	if (err != QL_OK)
+		return err;
+	return rc == SQLITE_DONE ? QL_OK : db_fail(st, "load unfinished jobs");
+}
+
 enum ql_err qc_store_audit(struct qc_store *st, const char *who, const char *event,
                            const uint8_t *job_id, const char *detail)
 {

@@ -6,7 +6,9 @@
 #define QC_STORE_H
 
 #include "coord.h"
+#include "keys.h"
 #include "ql.h"
+#include "ql_limits.h"
 
 QL_NODISCARD enum ql_err qc_store_open(const char *dir, struct qc_store **out);
 void qc_store_close(struct qc_store *st);
@@ -20,6 +22,28 @@ QL_NODISCARD enum ql_err qc_store_job_save(struct qc_store *st, const struct qc_
 QL_NODISCARD enum ql_err qc_store_host_save(struct qc_store *st, const struct qc_jobhost *h,
                                             const uint8_t *result_env, size_t result_len);
 QL_NODISCARD enum ql_err qc_store_job_done(struct qc_store *st, const struct qc_job *job);
+/* A job that was not done when the coordinator stopped, as stored. */
+struct qc_stored_host {
+	uint8_t pk[QL_PUBKEY_LEN];
+	char hostname[QL_MAX_HOSTNAME + 1];
+	char status[16];
+	char reason[40];
+	char detail[QL_MAX_DETAIL + 1];
+	int64_t updated_at; /* unix seconds */
+};
+struct qc_stored_job {
+	uint8_t id[QL_JOB_ID_LEN];
+	const uint8_t *env;
+	size_t env_len;
+	char operator_name[65];
+	int64_t created_at;           /* unix seconds */
+	struct qc_stored_host *hosts; /* in the order they became final, then the rest */
+	size_t n_hosts;
+};
+/* Calls fn for every job not marked done; the job is only valid during the call. */
+QL_NODISCARD enum ql_err
+qc_store_jobs_load_unfinished(struct qc_store *st,
+                              void (*fn)(void *arg, const struct qc_stored_job *j), void *arg);
 QL_NODISCARD enum ql_err qc_store_audit(struct qc_store *st, const char *who, const char *event,
                                         const uint8_t *job_id, const char *detail);
 

@@ -15,6 +15,7 @@
 #   on_exit CMD...             run CMD when the test ends (last registered runs first)
 #   sanitizer_reports LOG...   in a cleanup: fail the test if a log holds a sanitizer report
 #                              (fleet_up's cleanup does this for the fleet's logs)
+#   crash_coordinator          kill -9 the coordinator, start it again, wait for every agent
 #   fail MSG / pass
 set -euo pipefail
 
@@ -160,4 +161,21 @@ restart_agent() {
 	"$ROOT/dev" fleet stop-agent "$FLEET" "$name" || fail "could not stop $name"
 	(($# == 0)) || "$@"
 	"$ROOT/dev" fleet start-agent "$FLEET" "$name" || fail "could not start $name again"
+}
+
+# crash_coordinator: kill -9 the fleet's coordinator, start it again on the
+# same config and state, and wait until every agent is back.
+crash_coordinator() {
+	local old pid n
+	old=$(awk '$1 == "coordinator" { print $2 }' "$FLEET/pids")
+	[[ -n "$old" ]] || fail "no coordinator recorded in $FLEET/pids"
+	kill -9 "$old"
+	while kill -0 "$old" 2>/dev/null; do sleep 0.05; done
+	"$BIN/quell-coordinator" -c "$FLEET/coordinator.conf" </dev/null \
+		>>"$FLEET/coordinator.log" 2>&1 &
+	pid=$!
+	sed -i "s/^coordinator $old\$/coordinator $pid/" "$FLEET/pids"
+	n=$(ls "$FLEET/hosts" | wc -l)
+	_all_back() { q agents 2>/dev/null | grep -q "^$n agents, $n connected"; }
+	wait_until 30 _all_back
 }
