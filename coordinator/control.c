@@ -99,7 +99,7 @@ static void send_submitted(struct qc_rctx *rc, struct qc_job *job)
 }
 
 static void do_submit(struct qc *c, struct qc_rctx *rc, const struct qc_operator *op,
-                      const ProtobufCBinaryData *inner)
+                      const ProtobufCBinaryData *inner, const Quell__RolloutOptions *rollout)
 {
 	struct ql_opened o;
 	Quell__Command *cmd = NULL;
@@ -137,7 +137,17 @@ static void do_submit(struct qc *c, struct qc_rctx *rc, const struct qc_operator
 			send_submitted(rc, job);
 		goto out;
 	}
-	err = qc_job_create(c, inner->data, inner->len, hash, op->name, cmd, &job);
+	struct qc_rollout ro = {0};
+	if (rollout) {
+		ro.canary = rollout->canary;
+		ro.batch = rollout->batch;
+		ro.batch_pct = rollout->batch_percent;
+		ro.has_max_failures = rollout->has_max_failures;
+		ro.max_failures = rollout->max_failures;
+		ro.max_failures_pct = rollout->max_failures_percent;
+		ro.host_timeout_s = rollout->host_timeout;
+	}
+	err = qc_job_create(c, inner->data, inner->len, hash, op->name, cmd, &ro, &job);
 	if (err != QL_OK) {
 		snprintf(msg, sizeof msg, "could not create the job: %s", ql_strerror(err));
 		send_error(rc, ql_err_code(err), msg);
@@ -256,7 +266,7 @@ void qc_control_on_request(void *arg, struct qc_rctx *rc, nng_msg *msg)
 	}
 	switch (req->req_case) {
 	case QUELL__CONTROL_REQUEST__REQ_SUBMIT:
-		do_submit(c, rc, op, &req->submit);
+		do_submit(c, rc, op, &req->submit, req->rollout);
 		break;
 	case QUELL__CONTROL_REQUEST__REQ_WATCH:
 		do_watch(c, rc, req->watch);

@@ -37,6 +37,20 @@ enum qc_host_status {
 #define QC_HOST_FINAL(s) ((s) >= QC_HOST_OK)
 const char *qc_host_status_name(enum qc_host_status s);
 
+/*
+ * How a job rolls out: `canary` hosts first, then batches of `batch` hosts
+ * (or batch_pct percent of the targets); no new batch starts once more than
+ * `max_failures` (or max_failures_pct percent) hosts have not ended ok.
+ * Zero values: no canary, one batch of everything, no failure budget.
+ */
+struct qc_rollout {
+	uint32_t canary;
+	uint32_t batch, batch_pct;
+	uint32_t max_failures, max_failures_pct;
+	bool has_max_failures;
+	uint32_t host_timeout_s; /* per host, from its batch's start; 0: the command's expiry */
+};
+
 struct qc_jobhost {
 	struct qc_job *job;
 	struct qc_agent *agent;
@@ -45,6 +59,7 @@ struct qc_jobhost {
 	char *detail;
 	int64_t delivered_at, updated_at; /* wall ms */
 	uint32_t delivered_pipe;          /* the agent's connection at delivery */
+	int64_t deadline_ms;              /* set when its batch starts; 0: not started */
 	unsigned attempts;
 	struct qc_jobhost *qnext; /* in agent's delivery queue */
 	bool queued;
@@ -74,8 +89,12 @@ struct qc_job {
 	char handle[QL_MAX_HANDLE + 1];
 	char *target;
 	int64_t created_ms, deliver_until_ms, deadline_ms;
-	struct qc_jobhost *hosts;
+	struct qc_jobhost *hosts; /* sorted by hostname: batches are deterministic */
 	size_t n_hosts, n_final;
+	struct qc_rollout rollout;
+	size_t started;    /* hosts [0, started) have had their batch started */
+	size_t batch_from; /* the current batch is hosts [batch_from, started) */
+	unsigned batches;  /* batches started so far (the canary is batch 1) */
 	uint32_t *events; /* host indices in the order they became final */
 	size_t n_events;
 	bool done;
@@ -115,7 +134,8 @@ struct qc_job *qc_job_find(struct qc *c, const uint8_t id[QL_JOB_ID_LEN]);
 /* Create a job for an opened, decoded command; resolves targets, starts delivery. */
 QL_NODISCARD enum ql_err qc_job_create(struct qc *c, const uint8_t *env, size_t env_len,
                                        const uint8_t hash[QL_HASH_LEN], const char *operator_name,
-                                       const void *cmd, struct qc_job **out);
+                                       const void *cmd, const struct qc_rollout *rollout,
+                                       struct qc_job **out);
 /* An agent's signed result for job id (already verified and decoded). */
 void qc_job_result(struct qc *c, struct qc_agent *a, const void *result, const uint8_t *env,
                    size_t env_len);

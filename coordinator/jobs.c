@@ -79,9 +79,11 @@ static void job_maybe_done(struct qc *c, struct qc_job *job)
 		ql_warn("could not mark a job done in the store");
 }
 
+static void rollout_step(struct qc *c, struct qc_job *job);
+
 /* Move a host to a final status, once. */
-static void finalize(struct qc *c, struct qc_jobhost *h, enum qc_host_status status,
-                     const char *reason, const char *detail, const uint8_t *env, size_t env_len)
+static void set_final(struct qc *c, struct qc_jobhost *h, enum qc_host_status status,
+                      const char *reason, const char *detail, const uint8_t *env, size_t env_len)
 {
 	if (QC_HOST_FINAL(h->status))
 		return;
@@ -96,8 +98,18 @@ static void finalize(struct qc *c, struct qc_jobhost *h, enum qc_host_status sta
 	job->n_final++;
 	if (qc_store_host_save(c->store, h, env, env_len) != QL_OK)
 		ql_warn("could not persist the result of %s", h->agent->hostname);
-	job_maybe_done(c, job);
-	qc_control_job_changed(c, job);
+}
+
+/* A host's final status, and what follows from it: the next batch, the job's end. */
+static void finalize(struct qc *c, struct qc_jobhost *h, enum qc_host_status status,
+                     const char *reason, const char *detail, const uint8_t *env, size_t env_len)
+{
+	if (QC_HOST_FINAL(h->status))
+		return;
+	set_final(c, h, status, reason, detail, env, env_len);
+	rollout_step(c, h->job);
+	job_maybe_done(c, h->job);
+	qc_control_job_changed(c, h->job);
 }
 
 static void job_free(struct qc_job *job);
@@ -140,23 +152,123 @@ static struct qc_jobhost *add_host(struct qc_job *job, struct qc_agent *a)
 	return h;
 }
 
-/* Queue every host that still needs delivery, and wake their held polls. */
-static void start_delivery(struct qc *c, struct qc_job *job)
+static size_t pct_of(size_t n, uint32_t pct, bool round_up)
 {
-	for (size_t i = 0; i < job->n_hosts; i++) {
+	return round_up ? (n * pct + 99) / 100 : n * pct / 100;
+}
+
+/* Hosts not ended ok so far (skipped ones never ran and do not count). */
+static size_t failures(const struct qc_job *job)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < job->n_hosts; i++)
+		k += QC_HOST_FINAL(job->hosts[i].status) && job->hosts[i].status != QC_HOST_OK &&
+		     job->hosts[i].status != QC_HOST_SKIPPED;
+	return k;
+}
+
+/* Start the next batch: deadlines, delivery queues, wake held polls. */
+static void start_batch(struct qc *c, struct qc_job *job)
+{
+	const struct qc_rollout *r = &job->rollout;
+	size_t left = job->n_hosts - job->started, size;
+	if (job->batches == 0 && r->canary)
+		size = r->canary;
+	else if (r->batch_pct)
+		size = pct_of(job->n_hosts, r->batch_pct, true);
+	else
+		size = r->batch ? r->batch : left;
+	if (size == 0 || size > left)
+		size = left;
+	int64_t now = qc_now_ms();
+	int64_t until = r->host_timeout_s
+	                        ? now + 1000 * (int64_t)r->host_timeout_s + ANSWER_GRACE_MS
+	                        : job->deadline_ms;
+	if (until > job->deadline_ms)
+		until = job->deadline_ms;
+	job->batch_from = job->started;
+	job->batches++;
+	for (size_t i = job->started; i < job->started + size; i++) {
 		struct qc_jobhost *h = &job->hosts[i];
+		h->deadline_ms = until;
 		if (QC_HOST_FINAL(h->status))
-			continue;
+			continue; /* resumed: already answered */
 		enqueue(h);
-		if (h->agent->parked) /* answers the held poll with the first due job, if any */
+	}
+	job->started += size;
+	for (size_t i = job->batch_from; i < job->started; i++) {
+		struct qc_jobhost *h = &job->hosts[i];
+		if (h->queued &&
+		    h->agent->parked) /* answers the held poll with its first due job */
 			qc_agent_next(c, h->agent, h->agent->parked);
 	}
+}
+
+static void skip_rest(struct qc *c, struct qc_job *job, const char *why)
+{
+	for (size_t i = job->started; i < job->n_hosts; i++)
+		set_final(c, &job->hosts[i], QC_HOST_SKIPPED, "skipped", why, NULL, 0);
+	job->started = job->n_hosts;
+}
+
+/*
+ * After a host became final: when its batch is complete, either start the
+ * next one or, if the canary failed or the failure budget is spent, skip
+ * every host not started yet.
+ */
+static void rollout_step(struct qc *c, struct qc_job *job)
+{
+	while (job->started < job->n_hosts) {
+		for (size_t i = job->batch_from; i < job->started; i++)
+			if (!QC_HOST_FINAL(job->hosts[i].status))
+				return; /* the current batch is still running */
+		const struct qc_rollout *r = &job->rollout;
+		size_t fails = failures(job);
+		size_t budget = !r->has_max_failures ? SIZE_MAX
+		                : r->max_failures_pct
+		                        ? pct_of(job->n_hosts, r->max_failures_pct, false)
+		                        : r->max_failures;
+		char why[160];
+		if (qc_now_ms() >= job->deliver_until_ms) {
+			skip_rest(c, job, "not started: the command expired before its batch");
+		} else if (job->batches == 1 && r->canary && fails > 0) {
+			snprintf(why, sizeof why,
+			         "not started: %zu of the %u canary hosts did not end ok", fails,
+			         r->canary);
+			skip_rest(c, job, why);
+		} else if (fails > budget) {
+			snprintf(
+				why, sizeof why,
+				"not started: %zu hosts did not end ok, more than --max-failures %zu",
+				fails, budget);
+			skip_rest(c, job, why);
+		} else {
+			start_batch(c, job);
+		}
+	}
+}
+
+static int by_hostname(const void *a, const void *b)
+{
+	const struct qc_jobhost *x = a, *y = b;
+	return strcmp(x->agent->hostname, y->agent->hostname);
+}
+
+/* Begin (or, after a restart, continue) delivering a job. */
+static void start_delivery(struct qc *c, struct qc_job *job)
+{
+	job->started = job->batch_from = 0;
+	job->batches = 0;
+	if (job->n_hosts)
+		start_batch(c, job);
+	rollout_step(c, job); /* resumed: batches already complete move on */
 	job_maybe_done(c, job);
 }
 
 enum ql_err qc_job_create(struct qc *c, const uint8_t *env, size_t env_len,
                           const uint8_t hash[QL_HASH_LEN], const char *operator_name,
-                          const void *command, struct qc_job **out)
+                          const void *command, const struct qc_rollout *rollout,
+                          struct qc_job **out)
 {
 	const Quell__Command *cmd = command;
 	*out = NULL;
@@ -169,6 +281,9 @@ enum ql_err qc_job_create(struct qc *c, const uint8_t *env, size_t env_len,
 		if (ql_selector_match(cmd->target, a->hostname, a->labels, a->n_labels))
 			add_host(job, a);
 	}
+	qsort(job->hosts, job->n_hosts, sizeof *job->hosts, by_hostname);
+	if (rollout)
+		job->rollout = *rollout;
 	if (qc_store_job_save(c->store, job, cmd->reason) != QL_OK) {
 		job_free(job);
 		return QL_ERR_STORE;
@@ -234,11 +349,17 @@ static void resume_one(void *arg, const struct qc_stored_job *sj)
 		if (QC_HOST_FINAL(h->status)) {
 			snprintf(h->reason, sizeof h->reason, "%s", s->reason);
 			h->detail = strdup(s->detail);
-			job->events[job->n_events++] = (uint32_t)(h - job->hosts);
+		}
+	}
+	qsort(job->hosts, job->n_hosts, sizeof *job->hosts, by_hostname);
+	for (size_t i = 0; i < job->n_hosts; i++) {
+		if (QC_HOST_FINAL(job->hosts[i].status)) {
+			job->events[job->n_events++] = (uint32_t)i;
 			job->n_final++;
 			n_final++;
 		}
 	}
+	job->rollout = sj->rollout;
 	HASH_ADD(hh, c->jobs, id, QL_JOB_ID_LEN, job);
 	ql_info("resumed job %s (%s %s): %zu of %zu hosts already final", hex, job->action,
 	        job->handle, n_final, job->n_hosts);
@@ -309,20 +430,26 @@ void qc_jobs_tick(struct qc *c, int64_t now_ms)
 {
 	struct qc_job *job, *tmp;
 	HASH_ITER (hh, c->jobs, job, tmp) {
-		if (!job->done && now_ms >= job->deadline_ms) {
-			for (size_t i = 0; i < job->n_hosts; i++) {
-				struct qc_jobhost *h = &job->hosts[i];
-				if (h->status == QC_HOST_DELIVERED)
-					finalize(c, h, QC_HOST_TIMEOUT, "timeout",
-					         "delivered, but no answer before the deadline",
-					         NULL, 0);
-				else if (h->status == QC_HOST_PENDING)
-					finalize(c, h, QC_HOST_UNREACHABLE, "unreachable",
-					         h->agent->connected
-					                 ? "not delivered before the deadline"
-					                 : "agent not connected",
-					         NULL, 0);
+		for (size_t i = 0; !job->done && i < job->n_hosts; i++) {
+			struct qc_jobhost *h = &job->hosts[i];
+			if (QC_HOST_FINAL(h->status))
+				continue;
+			if (h->deadline_ms == 0 && now_ms >= job->deadline_ms) {
+				finalize(c, h, QC_HOST_SKIPPED, "skipped",
+				         "not started: the command expired before its batch", NULL,
+				         0);
+				continue;
 			}
+			if (h->deadline_ms == 0 || now_ms < h->deadline_ms)
+				continue;
+			if (h->status == QC_HOST_DELIVERED)
+				finalize(c, h, QC_HOST_TIMEOUT, "timeout",
+				         "delivered, but no answer before the deadline", NULL, 0);
+			else
+				finalize(c, h, QC_HOST_UNREACHABLE, "unreachable",
+				         h->agent->connected ? "not delivered before the deadline"
+				                             : "agent not connected",
+				         NULL, 0);
 		}
 		if (job->done && now_ms - job->done_ms > DONE_JOB_KEEP_MS) {
 			HASH_DEL(c->jobs, job);

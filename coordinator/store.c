@@ -31,6 +31,11 @@ static const char schema[] =
 	"  job_id BLOB NOT NULL, hostname TEXT NOT NULL, pubkey BLOB NOT NULL,"
 	"  status TEXT NOT NULL, reason TEXT NOT NULL DEFAULT '', detail TEXT NOT NULL DEFAULT '',"
 	"  updated_at INTEGER NOT NULL, result BLOB, PRIMARY KEY (job_id, hostname));"
+	"CREATE TABLE IF NOT EXISTS job_rollout ("
+	"  job_id BLOB PRIMARY KEY, canary INTEGER NOT NULL, batch INTEGER NOT NULL,"
+	"  batch_pct INTEGER NOT NULL, max_failures INTEGER NOT NULL,"
+	"  max_failures_pct INTEGER NOT NULL, has_max_failures INTEGER NOT NULL,"
+	"  host_timeout INTEGER NOT NULL);"
 	"CREATE TABLE IF NOT EXISTS audit ("
 	"  id INTEGER PRIMARY KEY, at INTEGER NOT NULL, who TEXT NOT NULL, event TEXT NOT NULL,"
 	"  job_id TEXT, detail TEXT NOT NULL DEFAULT '');";
@@ -175,6 +180,25 @@ enum ql_err qc_store_job_save(struct qc_store *st, const struct qc_job *job, con
 		goto fail;
 	sqlite3_finalize(q);
 	q = NULL;
+	if (sqlite3_prepare_v2(st->db,
+	                       "INSERT INTO job_rollout (job_id, canary, batch, batch_pct,"
+	                       " max_failures, max_failures_pct, has_max_failures, host_timeout)"
+	                       " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+	                       -1, &q, NULL) != SQLITE_OK)
+		goto fail;
+	const struct qc_rollout *r = &job->rollout;
+	sqlite3_bind_blob(q, 1, job->id, QL_JOB_ID_LEN, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 2, r->canary);
+	sqlite3_bind_int64(q, 3, r->batch);
+	sqlite3_bind_int64(q, 4, r->batch_pct);
+	sqlite3_bind_int64(q, 5, r->max_failures);
+	sqlite3_bind_int64(q, 6, r->max_failures_pct);
+	sqlite3_bind_int(q, 7, r->has_max_failures);
+	sqlite3_bind_int64(q, 8, r->host_timeout_s);
+	if (sqlite3_step(q) != SQLITE_DONE)
+		goto fail;
+	sqlite3_finalize(q);
+	q = NULL;
 	for (size_t i = 0; i < job->n_hosts; i++)
 		if (qc_store_host_save(st, &job->hosts[i], NULL, 0) != QL_OK)
 			goto fail;
@@ -272,8 +296,11 @@ enum ql_err qc_store_jobs_load_unfinished(struct qc_store *st,
 {
 	sqlite3_stmt *q = NULL;
 	if (sqlite3_prepare_v2(st->db,
-	                       "SELECT job_id, envelope, operator, created_at, target_count"
-	                       " FROM jobs WHERE state != 'done' ORDER BY created_at",
+	                       "SELECT j.job_id, envelope, operator, created_at, target_count,"
+	                       " canary, batch, batch_pct, max_failures, max_failures_pct,"
+	                       " has_max_failures, host_timeout"
+	                       " FROM jobs j LEFT JOIN job_rollout r ON r.job_id = j.job_id"
+	                       " WHERE state != 'done' ORDER BY created_at",
 	                       -1, &q, NULL) != SQLITE_OK)
 		return db_fail(st, "prepare unfinished jobs");
 	int rc = SQLITE_DONE;
@@ -287,6 +314,14 @@ enum ql_err qc_store_jobs_load_unfinished(struct qc_store *st,
 		j.env_len = (size_t)sqlite3_column_bytes(q, 1);
 		copy_col(j.operator_name, sizeof j.operator_name, q, 2);
 		j.created_at = sqlite3_column_int64(q, 3);
+		struct qc_rollout *r = &j.rollout; /* NULLs (no row) read as 0: all at once */
+		r->canary = (uint32_t)sqlite3_column_int64(q, 5);
+		r->batch = (uint32_t)sqlite3_column_int64(q, 6);
+		r->batch_pct = (uint32_t)sqlite3_column_int64(q, 7);
+		r->max_failures = (uint32_t)sqlite3_column_int64(q, 8);
+		r->max_failures_pct = (uint32_t)sqlite3_column_int64(q, 9);
+		r->has_max_failures = sqlite3_column_int(q, 10) != 0;
+		r->host_timeout_s = (uint32_t)sqlite3_column_int64(q, 11);
 		sqlite3_int64 n = sqlite3_column_int64(q, 4);
 		if (n < 0 || n > 1000000)
 			continue;

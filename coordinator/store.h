@@ -39,6 +39,7 @@ struct qc_stored_job {
 	int64_t created_at;           /* unix seconds */
 	struct qc_stored_host *hosts; /* in the order they became final, then the rest */
 	size_t n_hosts;
+	struct qc_rollout rollout;
 };
 /* Calls fn for every job not marked done; the job is only valid during the call. */
 QL_NODISCARD enum ql_err

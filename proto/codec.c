@@ -235,6 +235,15 @@ enum ql_err ql_control_decode(const uint8_t *buf, size_t len, Quell__ControlRequ
 	switch (c->req_case) {
 	case QUELL__CONTROL_REQUEST__REQ_SUBMIT:
 		ok = ok && c->submit.len > 0;
+		if (c->rollout) {
+			const Quell__RolloutOptions *r = c->rollout;
+			ok = ok && r->canary <= QL_MAX_BATCH && r->batch <= QL_MAX_BATCH &&
+			     r->batch_percent <= 100 && r->max_failures <= QL_MAX_BATCH &&
+			     r->max_failures_percent <= 100 &&
+			     r->host_timeout <= QL_MAX_COMMAND_LIFETIME &&
+			     !(r->batch && r->batch_percent) &&
+			     !(r->max_failures && r->max_failures_percent);
+		}
 		break;
 	case QUELL__CONTROL_REQUEST__REQ_WATCH:
 		ok = ok && c->watch->job_id.len == QL_JOB_ID_LEN && c->watch->wait_ms <= 60000;
