@@ -362,6 +362,13 @@ const uint8_t *qa_pending_hash(const struct qa_pending *p)
 enum ql_err qa_exec_run(struct qa_pending *p, uint8_t **out, size_t *out_len)
 {
 	*out = NULL;
+	/* It may have waited in the queue: a command never runs after it expired. */
+	if (ql_now() - p->j.x->cfg->clock_skew > p->j.cmd->expires_at) {
+		set_outcome(
+			&p->j, QUELL__STATUS__STATUS_REJECTED, QL_ERR_EXPIRED,
+			"command expired while it waited in the agent's queue; nothing was done");
+		return finish(p, false, true, out, out_len);
+	}
 	/* The deadline counts from when the action starts, not from when it was queued. */
 	p->ctx.deadline_ms = ql_mono_ms() + 1000 * (p->ctx.handle ? p->ctx.handle->timeout_s : 30);
 	p->j.rec.started_at = ql_now();

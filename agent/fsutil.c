@@ -67,7 +67,8 @@ enum ql_err qa_read_file(const char *path, size_t max, char **out, size_t *len)
 {
 	*out = NULL;
 	*len = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	/* O_NONBLOCK: a FIFO put in the file's place must not hang the executor. */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	if (fd < 0)
 		return errno == ENOENT ? QL_ERR_NOT_FOUND : QL_ERR_IO;
 	struct stat st;

@@ -58,10 +58,10 @@ static const struct key keys[] = {
 };
 
 static const char *const type_names[QA_HANDLE__COUNT] = {
-	[QA_HANDLE_NONE] = "none",         [QA_HANDLE_MAINTENANCE] = "maintenance",
-	[QA_HANDLE_FLAGS] = "flags",       [QA_HANDLE_PROCESS] = "process",
-	[QA_HANDLE_WORKER] = "worker",     [QA_HANDLE_SERVICE] = "service",
-	[QA_HANDLE_RELEASE] = "release",   [QA_HANDLE_INSTANCES] = "instances",
+	[QA_HANDLE_NONE] = "none",       [QA_HANDLE_MAINTENANCE] = "maintenance",
+	[QA_HANDLE_FLAGS] = "flags",     [QA_HANDLE_PROCESS] = "process",
+	[QA_HANDLE_WORKER] = "worker",   [QA_HANDLE_SERVICE] = "service",
+	[QA_HANDLE_RELEASE] = "release", [QA_HANDLE_INSTANCES] = "instances",
 };
 
 const char *qa_handle_type_name(enum qa_handle_type t)
@@ -205,8 +205,8 @@ static bool set_value(struct qa_handle *h, const struct key *k, const char *valu
 		char *end;
 		long v = strtol(value, &end, 10);
 		if (value[0] == '\0' || *end != '\0' || v < k->min || v > k->max) {
-			snprintf(why, whylen, "%s must be a whole number from %d to %d", k->name, k->min,
-			         k->max);
+			snprintf(why, whylen, "%s must be a whole number from %d to %d", k->name,
+			         k->min, k->max);
 			return false;
 		}
 		*(int *)field = (int)v;
@@ -216,7 +216,8 @@ static bool set_value(struct qa_handle *h, const struct key *k, const char *valu
 		int sig = qa_signal_parse(value);
 		if (sig == 0) {
 			snprintf(why, whylen,
-			         "%s must be one of TERM, KILL, HUP, INT, QUIT, USR1, USR2", k->name);
+			         "%s must be one of TERM, KILL, HUP, INT, QUIT, USR1, USR2",
+			         k->name);
 			return false;
 		}
 		*(int *)field = sig;
@@ -264,7 +265,8 @@ bool qa_handle_set(struct qa_handle *h, const char *key, const char *value, char
 		if (strcmp(keys[i].name, key) != 0)
 			continue;
 		if (!(keys[i].types & (1u << h->type))) {
-			snprintf(why, whylen, "a %s handle takes no '%s'", type_names[h->type], key);
+			snprintf(why, whylen, "a %s handle takes no '%s'", type_names[h->type],
+			         key);
 			return false;
 		}
 		return set_value(h, &keys[i], value, why, whylen);
@@ -329,7 +331,8 @@ bool qa_handle_finish(struct qa_handle *h, char *why, size_t whylen)
 			h->grace_s = 5;
 		break;
 	case QA_HANDLE_WORKER: {
-		int ways = !!h->pause_file + (h->stop.argv || h->start.argv) + qa_handle_has_match(h);
+		int ways =
+			!!h->pause_file + (h->stop.argv || h->start.argv) + qa_handle_has_match(h);
 		if (ways != 1)
 			need = "exactly one of: pause_file, stop + start, or a process match";
 		else if ((h->stop.argv != NULL) != (h->start.argv != NULL))

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -30,15 +31,31 @@
 #define PF_KTHREAD 0x00200000UL /* linux/sched.h */
 #define PID_MAX 4194304         /* PID_MAX_LIMIT on 64-bit */
 
-/* Read at most size-1 bytes of a small file; -1 with errno on failure. */
-static ssize_t read_small(const char *path, char *buf, size_t size)
+/*
+ * Read a small regular file into buf (NUL-terminated); -1 with errno on
+ * failure. Never blocks: a FIFO planted where a pidfile was expected is
+ * refused (EINVAL), not waited on. With `whole`, a file that does not fit
+ * is an error (EFBIG), so a cut-off last line is never read as a shorter
+ * pid. `owner` (may be NULL) gets the file's owner.
+ */
+static ssize_t read_file_small(const char *path, char *buf, size_t size, bool whole, uid_t *owner)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	if (fd < 0)
 		return -1;
+	struct stat st;
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		errno = EINVAL;
+		return -1;
+	}
+	if (owner)
+		*owner = st.st_uid;
 	size_t n = 0;
-	while (n < size - 1) {
-		ssize_t r = read(fd, buf + n, size - 1 - n);
+	for (;;) {
+		char extra;
+		bool full = n == size - 1;
+		ssize_t r = full ? read(fd, &extra, 1) : read(fd, buf + n, size - 1 - n);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
@@ -49,11 +66,24 @@ static ssize_t read_small(const char *path, char *buf, size_t size)
 		}
 		if (r == 0)
 			break;
+		if (full) {
+			if (whole) {
+				close(fd);
+				errno = EFBIG;
+				return -1;
+			}
+			break;
+		}
 		n += (size_t)r;
 	}
 	close(fd);
 	buf[n] = '\0';
 	return (ssize_t)n;
+}
+
+static ssize_t read_small(const char *path, char *buf, size_t size)
+{
+	return read_file_small(path, buf, size, false, NULL);
 }
 
 /* The fields of /proc/PID/stat after "pid (comm) ": state is field 3. */
@@ -200,11 +230,13 @@ static enum ql_err find_pidfile(const struct qa_handle *h, unsigned flags, struc
                                 char *detail, size_t detail_len)
 {
 	char buf[64];
-	ssize_t n = read_small(h->pidfile, buf, sizeof buf);
+	uid_t owner = 0;
+	ssize_t n = read_file_small(h->pidfile, buf, sizeof buf, true, &owner);
 	if (n < 0 && errno == ENOENT)
 		return QL_OK; /* no pidfile: nothing running */
 	if (n < 0) {
-		snprintf(detail, detail_len, "read %s: %s", h->pidfile, strerror(errno));
+		snprintf(detail, detail_len, "read %s: %s", h->pidfile,
+		         errno == EINVAL ? "not a regular file" : strerror(errno));
 		return QL_ERR_ACTION_FAILED;
 	}
 	const char *rest = buf;
@@ -214,6 +246,21 @@ static enum ql_err find_pidfile(const struct qa_handle *h, unsigned flags, struc
 	if (pid == 0 || *rest != '\0') {
 		snprintf(detail, detail_len, "%s does not hold a process id", h->pidfile);
 		return QL_ERR_ACTION_FAILED;
+	}
+	/*
+	 * Whoever can write the pidfile chooses the process: a pidfile not
+	 * owned by root may only name its owner's processes (systemd's rule),
+	 * or a compromised service could aim root's signals at sshd.
+	 */
+	char proc[32];
+	struct stat pst;
+	snprintf(proc, sizeof proc, "/proc/%d", (int)pid);
+	if (owner != 0 && stat(proc, &pst) == 0 && pst.st_uid != owner) {
+		snprintf(detail, detail_len,
+		         "%s (owned by uid %u) names pid %d, which runs as uid %u: a pidfile may "
+		         "only name its owner's processes; nothing was signalled",
+		         h->pidfile, (unsigned)owner, (int)pid, (unsigned)pst.st_uid);
+		return QL_ERR_DENIED;
 	}
 	return consider(pid, flags, m, detail, detail_len);
 }
@@ -227,7 +274,7 @@ static enum ql_err find_cgroup(const struct qa_handle *h, unsigned flags, struct
 	char *buf = malloc(size);
 	if (buf == NULL)
 		return QL_ERR_NOMEM;
-	ssize_t n = read_small(path, buf, size);
+	ssize_t n = read_file_small(path, buf, size, true, NULL);
 	enum ql_err err = QL_OK;
 	if (n < 0 && errno != ENOENT) {
 		snprintf(detail, detail_len, "read %s: %s", path, strerror(errno));

@@ -69,4 +69,19 @@ ran=$(grep -c '^ok - first' "$dir/again" || true)
 dups=$(grep -c '^ok - duplicate' "$dir/again" || true)
 ((ran == busy && dups == 20 - busy)) ||
 	fail "expected $busy jobs to run now and $((20 - busy)) duplicates:$NL$OUT"
+
+# A command that expires while it waits behind a slow one never runs.
+kill "$agent_pid" && wait "$agent_pid" || true
+agent_pid=
+sed -i 's/^state_dir = .*/&\nclock_skew = 0/' "$dir/agent.conf"
+"$F" sign --key "$dir/op.key" --out "$dir/slow2" --action restart --handle slow >/dev/null
+"$F" sign --key "$dir/op.key" --out "$dir/brief" --lifetime 1 --action ping >/dev/null
+"$F" serve --all-at-once --listen "$url" "$dir/slow2" "$dir/brief" >"$dir/late" 2>>"$dir/serve.err" &
+serve_pid=$!
+wait_until 10 port_listening "$port"
+"$BIN/quell-agent" -c "$dir/agent.conf" 2>>"$dir/agent.log" &
+agent_pid=$!
+wait "$serve_pid" || { cat "$dir/serve.err"; fail "forged coordinator failed"; }
+OUT=$(cat "$dir/late")
+assert_contains "rejected expired first command expired while it waited"
 pass

@@ -18,6 +18,8 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 
+#include <sys/stat.h>
+
 #include "proc.h"
 #include "tutil.h"
 
@@ -200,6 +202,51 @@ static void test_never_init_self_parent(void **state)
 	assert_int_equal(unlink(pidfile), 0);
 	assert_int_equal(qa_proc_find(&h, 0, m, detail, sizeof detail), QL_OK);
 	assert_int_equal(m->n, 0);
+	free(pidfile);
+	free(m);
+	tu_rmtree(dir);
+}
+
+/* Whoever can write a pidfile must not be able to aim root's signals, or hang the agent. */
+static void test_hostile_pidfiles(void **state)
+{
+	(void)state;
+	char *dir = tu_mkdtemp();
+	char detail[512], cmdline[128], text[32];
+	struct qa_matches *m = malloc(sizeof *m);
+	assert_non_null(m);
+	struct qa_child c = spawn_sleep(QA_SPAWN_SETSID, cmdline, sizeof cmdline);
+
+	/* A FIFO in the pidfile's place is refused at once, not waited on. */
+	char *fifo = tu_path(dir, "fifo.pid");
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	struct qa_handle h = {.name = "t", .pidfile = fifo};
+	int64_t t0 = ql_mono_ms();
+	assert_int_equal(qa_proc_find(&h, 0, m, detail, sizeof detail), QL_ERR_ACTION_FAILED);
+	assert_true(ql_mono_ms() - t0 < 2000);
+	assert_non_null(strstr(detail, "not a regular file"));
+
+	/* A pidfile owned by another user may only name that user's processes. */
+	char *pidfile = tu_path(dir, "other.pid");
+	snprintf(text, sizeof text, "%d\n", (int)c.pid);
+	tu_write_str(pidfile, text);
+	h.pidfile = pidfile;
+	if (getuid() == 0) {
+		assert_int_equal(chown(pidfile, 65534, 65534), 0);
+		assert_int_equal(qa_proc_find(&h, 0, m, detail, sizeof detail), QL_ERR_DENIED);
+		assert_non_null(strstr(detail, "only name its owner's processes"));
+		assert_int_equal(chown(pidfile, 0, 0), 0);
+	}
+	assert_int_equal(qa_proc_find(&h, 0, m, detail, sizeof detail), QL_OK);
+	assert_int_equal(m->n, 1);
+
+	/* A pidfile too long to be a pid is not cut down to one. */
+	tu_write_str(pidfile,
+	             "1234567890123456789012345678901234567890123456789012345678901234567\n");
+	assert_int_equal(qa_proc_find(&h, 0, m, detail, sizeof detail), QL_ERR_ACTION_FAILED);
+
+	kill_and_wait(&c);
+	free(fifo);
 	free(pidfile);
 	free(m);
 	tu_rmtree(dir);
@@ -409,6 +456,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_find_by_cmdline_pidfile_exe),
 		cmocka_unit_test(test_never_init_self_parent),
+		cmocka_unit_test(test_hostile_pidfiles),
 		cmocka_unit_test(test_timeout_kills_group_and_reaps),
 		cmocka_unit_test(test_run_reports_exit_and_output),
 		cmocka_unit_test(test_reaper_keeps_status),
