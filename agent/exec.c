@@ -163,6 +163,13 @@ static enum ql_err admit(struct job *j, const struct qa_action **act,
 	return (*act)->check(ctx);
 }
 
+static void save_undo(void *arg, const char *undo)
+{
+	const struct job *j = arg;
+	if (qa_store_job_set_undo(j->x->store, &j->key, undo) != QL_OK)
+		ql_error("could not record the undo record before acting: %s", undo);
+}
+
 /* Step 10: intent, action, answer. */
 static void perform(struct job *j, const struct qa_action *act, struct qa_action_ctx *ctx)
 {
@@ -173,6 +180,8 @@ static void perform(struct job *j, const struct qa_action *act, struct qa_action
 		            "cannot record intent in the local store; nothing was done");
 		return;
 	}
+	ctx->save_undo = save_undo;
+	ctx->save_undo_arg = j;
 	err = act->run(ctx);
 	set_outcome(j, err == QL_OK ? QUELL__STATUS__STATUS_OK : QUELL__STATUS__STATUS_FAILED, err,
 	            ctx->detail);
@@ -200,8 +209,14 @@ static enum known answer_known(struct job *j, const struct qa_job_record *seen)
 		/* We recorded intent, then died before recording the outcome. */
 		j->rec.started_at = seen->started_at;
 		set_outcome(j, QUELL__STATUS__STATUS_FAILED, QL_ERR_INTERRUPTED,
-		            "interrupted: the agent stopped while this job was running; it was "
-		            "not run again and its effect is unknown, check the host");
+		            seen->undo[0] ? "interrupted: the agent stopped while this job was "
+		                            "running; it was not run again and its effect is "
+		                            "unknown, check the host (the state before it is "
+		                            "recorded for undo)"
+		                          : "interrupted: the agent stopped while this job was "
+		                            "running; it was not run again and its effect is "
+		                            "unknown, check the host");
+		snprintf(j->rec.undo, sizeof j->rec.undo, "%s", seen->undo); /* keep it */
 		if (qa_store_job_finish(j->x->store, &j->key, j->hash, j->cmd->expires_at,
 		                        &j->rec) != QL_OK)
 			ql_error("could not record the interrupted job");

@@ -168,6 +168,21 @@ static enum ql_err do_job_finish_locked(struct qa_store *st, const struct qa_job
 	return rc == SQLITE_DONE ? QL_OK : db_fail(st, "record result");
 }
 
+static enum ql_err do_job_set_undo_locked(struct qa_store *st, const struct qa_job_key *k,
+                                          const char *undo)
+{
+	sqlite3_stmt *q = NULL;
+	if (sqlite3_prepare_v2(st->db, "UPDATE jobs SET undo = ? WHERE signer = ? AND job_id = ?",
+	                       -1, &q, NULL) != SQLITE_OK)
+		return db_fail(st, "prepare undo");
+	sqlite3_bind_text(q, 1, undo, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(q, 2, k->signer, QL_PUBKEY_LEN, SQLITE_STATIC);
+	sqlite3_bind_blob(q, 3, k->job_id, QL_JOB_ID_LEN, SQLITE_STATIC);
+	int rc = sqlite3_step(q);
+	sqlite3_finalize(q);
+	return rc == SQLITE_DONE ? QL_OK : db_fail(st, "record undo");
+}
+
 static enum ql_err do_audit_locked(struct qa_store *st, const struct qa_audit_entry *e)
 {
 	sqlite3_stmt *q = NULL;
@@ -233,6 +248,11 @@ enum ql_err qa_store_job_finish(struct qa_store *st, const struct qa_job_key *k,
                                 const struct qa_job_record *rec)
 {
 	LOCKED(do_job_finish_locked(st, k, body_hash, expires_at, rec));
+}
+
+enum ql_err qa_store_job_set_undo(struct qa_store *st, const struct qa_job_key *k, const char *undo)
+{
+	LOCKED(do_job_set_undo_locked(st, k, undo));
 }
 
 enum ql_err qa_store_audit(struct qa_store *st, const struct qa_audit_entry *e)

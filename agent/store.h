@@ -57,6 +57,9 @@ QL_NODISCARD enum ql_err qa_store_job_begin(struct qa_store *st, const struct qa
 QL_NODISCARD enum ql_err qa_store_job_finish(struct qa_store *st, const struct qa_job_key *k,
                                              const uint8_t *body_hash, int64_t expires_at,
                                              const struct qa_job_record *rec);
+/* Record a running job's undo record (before its action changes anything). */
+QL_NODISCARD enum ql_err qa_store_job_set_undo(struct qa_store *st, const struct qa_job_key *k,
+                                               const char *undo);
 QL_NODISCARD enum ql_err qa_store_audit(struct qa_store *st, const struct qa_audit_entry *e);
 /* Forget job ids whose command expired before `before`. */
 QL_NODISCARD enum ql_err qa_store_prune(struct qa_store *st, int64_t before);

@@ -30,6 +30,9 @@ struct qa_action_ctx {
 	size_t detail_len;
 	char *undo;      /* out, optional: a JSON object with what undo needs */
 	size_t undo_len; /* (the previous state); "" if nothing to undo */
+	/* Set by the executor: makes the undo record durable before the change. */
+	void (*save_undo)(void *arg, const char *undo);
+	void *save_undo_arg;
 };
 
 /* Bit for a handle type in qa_action.handle_types. */
@@ -53,6 +56,8 @@ extern const struct qa_action *const qa_actions[];
 /*
  * Store `o` (a cJSON object, may be NULL; always freed) as ctx->undo, if it
  * fits whole: an undo record is never cut in half. Returns whether it was.
+ * Call it BEFORE changing anything: outside a dry run the record is written
+ * to the agent's store at once, so a crash mid-action does not lose it.
  */
 struct cJSON;
 bool qa_undo_set(const struct qa_action_ctx *ctx, struct cJSON *o);

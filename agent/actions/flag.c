@@ -311,11 +311,11 @@ static enum ql_err flag_run(const struct qa_action_ctx *ctx)
 		err = QL_ERR_TIMEOUT;
 		goto out;
 	}
+	set_undo(ctx, name, prev); /* recorded before the change: a crash keeps it */
 	err = qa_write_atomically(h->file, updated, strlen(updated), mode, ctx->detail,
 	                          ctx->detail_len);
 	if (err != QL_OK)
 		goto out;
-	set_undo(ctx, name, prev);
 	snprintf(ctx->detail, ctx->detail_len, "%s %s: %s -> %s (%s)", h->name, name, from, to,
 	         h->file);
 out:

@@ -254,10 +254,10 @@ static enum ql_err rollback_run(const struct qa_action_ctx *ctx)
 		err = QL_ERR_TIMEOUT;
 		goto out;
 	}
+	set_undo(ctx, current); /* recorded before the change: a crash keeps it */
 	err = switch_link(ctx, next);
 	if (err != QL_OK)
 		goto out;
-	set_undo(ctx, current);
 	if (h->reload.argv) {
 		char why[512];
 		err = qa_proc_run(h->reload.argv, ctx->deadline_ms, why, sizeof why);

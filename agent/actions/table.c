@@ -37,6 +37,8 @@ bool qa_undo_set(const struct qa_action_ctx *ctx, cJSON *o)
 	bool fits = text && strlen(text) < ctx->undo_len;
 	if (fits)
 		snprintf(ctx->undo, ctx->undo_len, "%s", text);
+	if (fits && !ctx->dry_run && ctx->save_undo)
+		ctx->save_undo(ctx->save_undo_arg, ctx->undo);
 	cJSON_free(text);
 	cJSON_Delete(o);
 	return fits;

@@ -455,6 +455,70 @@ static void maintenance_undo_records_previous(void **state)
 	tu_rmtree(dir);
 }
 
+/* ---- undo records are saved before anything changes */
+
+struct undo_probe {
+	const char *file; /* read at the moment the undo record is saved */
+	char seen[256];   /* what the file (or link) held then */
+	char undo[256];
+	int calls;
+};
+
+static void probe_save(void *arg, const char *undo)
+{
+	struct undo_probe *p = arg;
+	p->calls++;
+	snprintf(p->undo, sizeof p->undo, "%s", undo);
+	ssize_t n = readlink(p->file, p->seen, sizeof p->seen - 1);
+	if (n >= 0) {
+		p->seen[n] = '\0';
+		return;
+	}
+	char *text = tu_read(p->file, NULL);
+	snprintf(p->seen, sizeof p->seen, "%s", text);
+	free(text);
+}
+
+static void undo_saved_before_the_change(void **state)
+{
+	(void)state;
+	char *dir = tu_mkdtemp();
+	char *path = tu_path(dir, "flags.json");
+	tu_write_str(path, "{\"checkout_v2\": true}\n");
+	struct qa_handle h = {.name = "flags", .type = QA_HANDLE_FLAGS, .file = path};
+	struct undo_probe p = {.file = path};
+	struct run r;
+	setup_run(&r, &h, false, "name", "checkout_v2", "value", "off", NULL);
+	r.ctx.save_undo = probe_save;
+	r.ctx.save_undo_arg = &p;
+	assert_int_equal(act("flag", &r), QL_OK);
+	assert_int_equal(p.calls, 1);
+	assert_string_equal(p.undo, "{\"flag\":\"checkout_v2\",\"previous\":true}");
+	assert_string_equal(p.seen, "{\"checkout_v2\": true}\n"); /* not yet rewritten */
+
+	/* A dry run saves nothing. */
+	p.calls = 0;
+	setup_run(&r, &h, true, "name", "checkout_v2", "value", "on", NULL);
+	r.ctx.save_undo = probe_save;
+	r.ctx.save_undo_arg = &p;
+	assert_int_equal(act("flag", &r), QL_OK);
+	assert_int_equal(p.calls, 0);
+	free(path);
+	tu_rmtree(dir);
+
+	struct release_fixture f;
+	make_release_tree(&f, "releases/v10");
+	struct undo_probe q = {.file = f.link};
+	setup_run(&r, &f.h, false, NULL);
+	r.ctx.save_undo = probe_save;
+	r.ctx.save_undo_arg = &q;
+	assert_int_equal(act("rollback", &r), QL_OK);
+	assert_int_equal(q.calls, 1);
+	assert_string_equal(q.undo, "{\"previous\":\"v10\"}");
+	assert_string_equal(q.seen, "releases/v10"); /* the link had not moved yet */
+	free_release_tree(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -468,6 +532,7 @@ int main(void)
 		cmocka_unit_test(rollback_refuses_bad_links),
 		cmocka_unit_test(rollback_runs_reload),
 		cmocka_unit_test(maintenance_undo_records_previous),
+		cmocka_unit_test(undo_saved_before_the_change),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
