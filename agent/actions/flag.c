@@ -271,7 +271,8 @@ static enum ql_err flag_run(const struct qa_action_ctx *ctx)
 	size_t len = 0;
 	enum prev prev = PREV_ABSENT;
 
-	enum ql_err err = qa_read_file(h->file, FLAG_FILE_MAX, &text, &len);
+	struct stat st;
+	enum ql_err err = qa_read_file(h->file, FLAG_FILE_MAX, &text, &len, &st);
 	if (err == QL_ERR_NOT_FOUND) {
 		text = NULL; /* created with just this flag */
 	} else if (err == QL_ERR_TOO_BIG) {
@@ -279,13 +280,21 @@ static enum ql_err flag_run(const struct qa_action_ctx *ctx)
 		         "%s is larger than %d bytes; refusing to treat it as a flag file", h->file,
 		         FLAG_FILE_MAX);
 		return QL_ERR_ACTION_FAILED;
+	} else if (err == QL_ERR_DENIED) {
+		snprintf(ctx->detail, ctx->detail_len,
+		         "refusing %s: a directory above it can be changed by a user other than "
+		         "root, who could redirect this write",
+		         h->file);
+		return QL_ERR_DENIED;
 	} else if (err != QL_OK) {
 		snprintf(ctx->detail, ctx->detail_len, "cannot read %s: %s", h->file,
 		         err == QL_ERR_IO ? "not a regular file, or unreadable" : ql_strerror(err));
 		return QL_ERR_ACTION_FAILED;
 	}
-	struct stat st;
-	mode_t mode = text && stat(h->file, &st) == 0 ? (st.st_mode & 07777) : 0644;
+	/* The rewritten file keeps the old one's permissions and owner (the app reads it). */
+	mode_t mode = text ? st.st_mode & 0777 : 0644;
+	uid_t uid = text ? st.st_uid : (uid_t)-1;
+	gid_t gid = text ? st.st_gid : (gid_t)-1;
 
 	err = h->format == QA_FLAGS_KV ? kv_update(ctx, text, len, name, on, &prev, &updated)
 	                               : json_update(ctx, text, len, name, on, &prev, &updated);
@@ -312,7 +321,7 @@ static enum ql_err flag_run(const struct qa_action_ctx *ctx)
 		goto out;
 	}
 	set_undo(ctx, name, prev); /* recorded before the change: a crash keeps it */
-	err = qa_write_atomically(h->file, updated, strlen(updated), mode, ctx->detail,
+	err = qa_write_atomically(h->file, updated, strlen(updated), mode, uid, gid, ctx->detail,
 	                          ctx->detail_len);
 	if (err != QL_OK)
 		goto out;

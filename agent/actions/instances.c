@@ -118,7 +118,7 @@ enum ql_err qa_instances_load(const struct qa_action_ctx *ctx, struct qa_instanc
 		return err;
 	char *text;
 	size_t len;
-	err = qa_read_file(t->path, TRACK_MAX, &text, &len);
+	err = qa_read_file(t->path, TRACK_MAX, &text, &len, NULL);
 	if (err == QL_ERR_NOT_FOUND)
 		return QL_OK;
 	if (err != QL_OK) {
@@ -146,7 +146,8 @@ enum ql_err qa_instances_save(struct qa_instances *t)
 		                         in->index, in->port, (int)in->proc.pid,
 		                         in->proc.starttime);
 	}
-	return qa_write_atomically(t->path, text, used, 0600, t->why, sizeof t->why);
+	return qa_write_atomically(t->path, text, used, 0600, (uid_t)-1, (gid_t)-1, t->why,
+	                           sizeof t->why);
 }
 
 int qa_instances_find(const struct qa_instances *t, int index)

@@ -47,7 +47,12 @@ static enum ql_err maintenance_check(const struct qa_action_ctx *ctx)
 /* The first UNDO_MESSAGE_MAX bytes of path into buf; false if it cannot be read. */
 static bool read_head(const char *path, char *buf, size_t size)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	char why[256];
+	struct qa_dir d;
+	if (qa_dir_open(path, &d, why, sizeof why) != QL_OK)
+		return false;
+	int fd = openat(d.fd, d.name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	qa_dir_close(&d);
 	if (fd < 0)
 		return false;
 	size_t n = 0;
@@ -99,7 +104,11 @@ static enum ql_err maintenance_run(const struct qa_action_ctx *ctx)
 	const char *path = ctx->handle->file;
 	bool on = strcmp(qa_arg(ctx, "mode"), "on") == 0;
 	struct stat st;
-	bool exists = lstat(path, &st) == 0;
+	enum ql_err err = qa_file_stat(path, &st, ctx->detail, ctx->detail_len);
+	if (err != QL_OK && err != QL_ERR_NOT_FOUND)
+		return err == QL_ERR_DENIED ? err : QL_ERR_ACTION_FAILED;
+	bool exists = err == QL_OK;
+	ctx->detail[0] = '\0';
 
 	if (!on) {
 		if (ctx->dry_run) {
@@ -108,18 +117,16 @@ static enum ql_err maintenance_run(const struct qa_action_ctx *ctx)
 			return QL_OK;
 		}
 		set_undo(ctx, exists);
-		if (unlink(path) != 0) {
-			if (errno == ENOENT) {
+		err = qa_file_remove(path, ctx->detail, ctx->detail_len);
+		if (err != QL_OK) {
+			if (err == QL_ERR_NOT_FOUND) {
 				set_undo(ctx, false);
 				snprintf(ctx->detail, ctx->detail_len, "maintenance already off");
 				return QL_OK;
 			}
-			snprintf(ctx->detail, ctx->detail_len, "remove %s: %s", path,
-			         strerror(errno));
-			ctx->undo[0] = '\0'; /* nothing changed */
-			return QL_ERR_ACTION_FAILED;
+			ctx->undo[0] = '\0'; /* nothing changed; detail says why */
+			return err == QL_ERR_DENIED ? err : QL_ERR_ACTION_FAILED;
 		}
-		qa_fsync_dir_of(path);
 		snprintf(ctx->detail, ctx->detail_len, "maintenance off (removed %s)", path);
 		return QL_OK;
 	}
@@ -142,8 +149,8 @@ static enum ql_err maintenance_run(const struct qa_action_ctx *ctx)
 	memcpy(text, message, len);
 	text[len] = '\n';
 	text[len + 1] = '\0';
-	enum ql_err err =
-		qa_write_atomically(path, text, strlen(text), 0644, ctx->detail, ctx->detail_len);
+	err = qa_write_atomically(path, text, strlen(text), 0644, (uid_t)-1, (gid_t)-1, ctx->detail,
+	                          ctx->detail_len);
 	free(text);
 	if (err != QL_OK)
 		ctx->undo[0] = '\0'; /* nothing changed */

@@ -50,7 +50,11 @@ static enum ql_err by_file(const struct qa_action_ctx *ctx, bool pause)
 {
 	const char *path = ctx->handle->pause_file, *name = ctx->handle->name;
 	struct stat st;
-	bool paused = lstat(path, &st) == 0;
+	enum ql_err err = qa_file_stat(path, &st, ctx->detail, ctx->detail_len);
+	if (err != QL_OK && err != QL_ERR_NOT_FOUND)
+		return err == QL_ERR_DENIED ? err : QL_ERR_ACTION_FAILED;
+	bool paused = err == QL_OK;
+	ctx->detail[0] = '\0';
 	if (ctx->dry_run) {
 		snprintf(ctx->detail, ctx->detail_len, "%s: would %s %s%s", name,
 		         pause ? "create" : "remove", path,
@@ -60,18 +64,16 @@ static enum ql_err by_file(const struct qa_action_ctx *ctx, bool pause)
 	}
 	set_undo(ctx, paused ? "paused" : "running");
 	if (pause) {
-		enum ql_err err = qa_write_atomically(path, PAUSE_TEXT, strlen(PAUSE_TEXT), 0644,
-		                                      ctx->detail, ctx->detail_len);
+		err = qa_write_atomically(path, PAUSE_TEXT, strlen(PAUSE_TEXT), 0644, (uid_t)-1,
+		                          (gid_t)-1, ctx->detail, ctx->detail_len);
 		if (err == QL_OK)
 			snprintf(ctx->detail, ctx->detail_len, "%s paused (%s %s)", name,
 			         paused ? "kept" : "created", path);
 		return err;
 	}
-	if (unlink(path) != 0 && errno != ENOENT) {
-		snprintf(ctx->detail, ctx->detail_len, "remove %s: %s", path, strerror(errno));
-		return QL_ERR_ACTION_FAILED;
-	}
-	qa_fsync_dir_of(path);
+	err = qa_file_remove(path, ctx->detail, ctx->detail_len);
+	if (err != QL_OK && err != QL_ERR_NOT_FOUND)
+		return err == QL_ERR_DENIED ? err : QL_ERR_ACTION_FAILED;
 	snprintf(ctx->detail, ctx->detail_len, "%s resumed (%s %s)", name,
 	         paused ? "removed" : "there was no", path);
 	return QL_OK;

@@ -124,19 +124,17 @@ static enum ql_err read_current(const struct qa_action_ctx *ctx, char *target, s
                                 char *name, size_t nlen)
 {
 	const struct qa_handle *h = ctx->handle;
-	ssize_t n = readlink(h->link, target, tlen - 1);
-	if (n < 0) {
-		snprintf(ctx->detail, ctx->detail_len, "%s: %s", h->link,
-		         errno == ENOENT   ? "missing; no current release to roll back from"
-		         : errno == EINVAL ? "not a symlink; refusing to replace it"
-		                           : strerror(errno));
-		return QL_ERR_ACTION_FAILED;
+	enum ql_err err = qa_file_readlink(h->link, target, tlen, ctx->detail, ctx->detail_len);
+	if (err != QL_OK) {
+		if (err == QL_ERR_NOT_FOUND)
+			snprintf(ctx->detail, ctx->detail_len,
+			         "%s: missing; no current release to roll back from", h->link);
+		else if (strstr(ctx->detail, "not a symlink"))
+			snprintf(ctx->detail, ctx->detail_len,
+			         "%s: not a symlink; refusing to replace it", h->link);
+		return err == QL_ERR_DENIED ? err : QL_ERR_ACTION_FAILED;
 	}
-	if ((size_t)n >= tlen - 1) {
-		snprintf(ctx->detail, ctx->detail_len, "%s: link target too long", h->link);
-		return QL_ERR_ACTION_FAILED;
-	}
-	target[n] = '\0';
+	size_t n = strlen(target);
 	while (n > 1 && target[n - 1] == '/')
 		target[--n] = '\0';
 
@@ -163,35 +161,12 @@ static enum ql_err read_current(const struct qa_action_ctx *ctx, char *target, s
 	return QL_OK;
 }
 
-/* Replace `link` by a symlink to `target`: temporary name, rename(), fsync the directory. */
+/* Replace `link` by a symlink to `target`, atomically (fsutil.c does it safely). */
 static enum ql_err switch_link(const struct qa_action_ctx *ctx, const char *target)
 {
-	const char *link = ctx->handle->link;
-	char tmp[PATH_MAX];
-	int rc = -1;
-	for (unsigned try = 0; try < 16 && rc != 0; try++) {
-		if (snprintf(tmp, sizeof tmp, "%s.quell-%ld-%u-%lld", link, (long)getpid(), try,
-		             (long long)ql_mono_ms()) >= (int)sizeof tmp) {
-			snprintf(ctx->detail, ctx->detail_len, "%s: path too long", link);
-			return QL_ERR_ACTION_FAILED;
-		}
-		rc = symlink(target, tmp);
-		if (rc != 0 && errno != EEXIST)
-			break;
-	}
-	if (rc != 0) {
-		snprintf(ctx->detail, ctx->detail_len, "cannot create a symlink next to %s: %s",
-		         link, strerror(errno));
-		return QL_ERR_ACTION_FAILED;
-	}
-	if (rename(tmp, link) != 0) {
-		int saved = errno;
-		unlink(tmp);
-		snprintf(ctx->detail, ctx->detail_len, "rename over %s: %s", link, strerror(saved));
-		return QL_ERR_ACTION_FAILED;
-	}
-	qa_fsync_dir_of(link);
-	return QL_OK;
+	enum ql_err err =
+		qa_symlink_replace(ctx->handle->link, target, ctx->detail, ctx->detail_len);
+	return err == QL_OK || err == QL_ERR_DENIED ? err : QL_ERR_ACTION_FAILED;
 }
 
 static void set_undo(const struct qa_action_ctx *ctx, const char *previous)

@@ -519,6 +519,58 @@ static void undo_saved_before_the_change(void **state)
 	free_release_tree(&f);
 }
 
+/* ---- nobody but root can redirect root's writes */
+
+static void writes_refuse_paths_others_control(void **state)
+{
+	(void)state;
+	if (getuid() != 0)
+		skip(); /* needs to chown a directory to another user */
+	char *dir = tu_mkdtemp();
+	char *app = tu_path(dir, "app"), *conf = tu_path(dir, "app/conf");
+	char *flags = tu_path(dir, "app/conf/flags.json"), *own = tu_path(dir, "app/flags.json");
+	char *victim = tu_path(dir, "victim");
+	assert_int_equal(mkdir(app, 0755), 0);
+	assert_int_equal(mkdir(conf, 0755), 0);
+	assert_int_equal(chown(app, 65534, 65534), 0); /* the service owns app/ */
+	tu_write_str(flags, "{\"checkout_v2\": true}\n");
+	tu_write_str(victim, "root's file\n");
+
+	/* app/ is above the file: its owner could swap conf/ for a symlink to /etc. */
+	struct qa_handle h = {.name = "flags", .type = QA_HANDLE_FLAGS, .file = flags};
+	struct run r;
+	setup_run(&r, &h, false, "name", "checkout_v2", "value", "off", NULL);
+	assert_int_equal(act("flag", &r), QL_ERR_DENIED);
+	assert_non_null(strstr(r.detail, "above it can be changed"));
+	char *text = tu_read(flags, NULL);
+	assert_string_equal(text, "{\"checkout_v2\": true}\n");
+	free(text);
+
+	/* The file's own directory may be the service's; a symlink planted at the
+	 * file's name is replaced, never followed. */
+	assert_int_equal(symlink(victim, own), 0);
+	h.file = own;
+	h.format = QA_FLAGS_KV;
+	setup_run(&r, &h, false, "name", "checkout_v2", "value", "off", NULL);
+	assert_int_equal(act("flag", &r), QL_ERR_ACTION_FAILED); /* not a regular file */
+	struct qa_handle m = {.name = "site", .type = QA_HANDLE_MAINTENANCE, .file = own};
+	setup_run(&r, &m, false, "mode", "on", "message", "down", NULL);
+	assert_int_equal(act("maintenance", &r), QL_OK);
+	text = tu_read(victim, NULL);
+	assert_string_equal(text, "root's file\n");
+	free(text);
+	struct stat st;
+	assert_int_equal(lstat(own, &st), 0);
+	assert_true(S_ISREG(st.st_mode));
+
+	free(app);
+	free(conf);
+	free(flags);
+	free(own);
+	free(victim);
+	tu_rmtree(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -533,6 +585,7 @@ int main(void)
 		cmocka_unit_test(rollback_runs_reload),
 		cmocka_unit_test(maintenance_undo_records_previous),
 		cmocka_unit_test(undo_saved_before_the_change),
+		cmocka_unit_test(writes_refuse_paths_others_control),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
