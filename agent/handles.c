@@ -7,11 +7,13 @@
  * a typo in an incident-time config must be caught at start-up.
  */
 #include <errno.h>
+#include <libgen.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "codec.h"
@@ -29,32 +31,36 @@ struct key {
 	size_t offset;
 	unsigned types;
 	int min, max; /* K_INT */
+	/* K_PATH: what must exist at start-up (a mistyped path is found at deploy
+	 * time, not mid-incident). Files the agent creates need their directory;
+	 * pidfiles, cgroups and binaries of services that may not run yet, nothing. */
+	enum { EXISTS_NOTHING, EXISTS_PARENT, EXISTS_DIR } must_exist;
 };
 
 #define F(field) offsetof(struct qa_handle, field)
 
 static const struct key keys[] = {
-	{"timeout", K_INT, F(timeout_s), ALL_TYPES, 1, 3600},
-	{"file", K_PATH, F(file), T(MAINTENANCE) | T(FLAGS), 0, 0},
-	{"format", K_FORMAT, F(format), T(FLAGS), 0, 0},
-	{"match_exe", K_PATH, F(match_exe), MATCHERS, 0, 0},
-	{"match_cmdline", K_GLOB, F(match_cmdline), MATCHERS, 0, 0},
-	{"pidfile", K_PATH, F(pidfile), MATCHERS, 0, 0},
-	{"cgroup", K_PATH, F(cgroup), MATCHERS, 0, 0},
-	{"signal", K_SIGNAL, F(signal), T(PROCESS), 0, 0},
-	{"grace", K_INT, F(grace_s), T(PROCESS) | T(SERVICE), 0, 600},
-	{"pause_file", K_PATH, F(pause_file), T(WORKER), 0, 0},
-	{"stop", K_ARGV, F(stop), T(WORKER), 0, 0},
-	{"start", K_ARGV, F(start), T(WORKER) | T(SERVICE), 0, 0},
-	{"restart", K_ARGV, F(restart), T(SERVICE), 0, 0},
-	{"port", K_INT, F(port), T(SERVICE), 1, 65535},
-	{"dir", K_PATH, F(dir), T(RELEASE), 0, 0},
-	{"link", K_PATH, F(link), T(RELEASE), 0, 0},
-	{"reload", K_ARGV, F(reload), T(RELEASE), 0, 0},
-	{"command", K_ARGV, F(command), T(INSTANCES), 0, 0},
-	{"port_base", K_INT, F(port_base), T(INSTANCES), 1024, 65000},
-	{"max", K_INT, F(max), T(INSTANCES), 1, 64},
-	{"stop_signal", K_SIGNAL, F(stop_signal), T(INSTANCES), 0, 0},
+	{"timeout", K_INT, F(timeout_s), ALL_TYPES, 1, 3600, EXISTS_NOTHING},
+	{"file", K_PATH, F(file), T(MAINTENANCE) | T(FLAGS), 0, 0, EXISTS_PARENT},
+	{"format", K_FORMAT, F(format), T(FLAGS), 0, 0, EXISTS_NOTHING},
+	{"match_exe", K_PATH, F(match_exe), MATCHERS, 0, 0, EXISTS_NOTHING},
+	{"match_cmdline", K_GLOB, F(match_cmdline), MATCHERS, 0, 0, EXISTS_NOTHING},
+	{"pidfile", K_PATH, F(pidfile), MATCHERS, 0, 0, EXISTS_NOTHING},
+	{"cgroup", K_PATH, F(cgroup), MATCHERS, 0, 0, EXISTS_NOTHING},
+	{"signal", K_SIGNAL, F(signal), T(PROCESS), 0, 0, EXISTS_NOTHING},
+	{"grace", K_INT, F(grace_s), T(PROCESS) | T(SERVICE), 0, 600, EXISTS_NOTHING},
+	{"pause_file", K_PATH, F(pause_file), T(WORKER), 0, 0, EXISTS_PARENT},
+	{"stop", K_ARGV, F(stop), T(WORKER), 0, 0, EXISTS_NOTHING},
+	{"start", K_ARGV, F(start), T(WORKER) | T(SERVICE), 0, 0, EXISTS_NOTHING},
+	{"restart", K_ARGV, F(restart), T(SERVICE), 0, 0, EXISTS_NOTHING},
+	{"port", K_INT, F(port), T(SERVICE), 1, 65535, EXISTS_NOTHING},
+	{"dir", K_PATH, F(dir), T(RELEASE), 0, 0, EXISTS_DIR},
+	{"link", K_PATH, F(link), T(RELEASE), 0, 0, EXISTS_PARENT},
+	{"reload", K_ARGV, F(reload), T(RELEASE), 0, 0, EXISTS_NOTHING},
+	{"command", K_ARGV, F(command), T(INSTANCES), 0, 0, EXISTS_NOTHING},
+	{"port_base", K_INT, F(port_base), T(INSTANCES), 1024, 65000, EXISTS_NOTHING},
+	{"max", K_INT, F(max), T(INSTANCES), 1, 64, EXISTS_NOTHING},
+	{"stop_signal", K_SIGNAL, F(stop_signal), T(INSTANCES), 0, 0, EXISTS_NOTHING},
 };
 
 static const char *const type_names[QA_HANDLE__COUNT] = {
@@ -163,6 +169,21 @@ fail:
 	return false;
 }
 
+static bool where_ok(const struct key *k, const char *value, char *why, size_t whylen)
+{
+	char copy[QA_MAX_PATH + 1];
+	snprintf(copy, sizeof copy, "%s", value);
+	const char *dir = k->must_exist == EXISTS_DIR ? copy : dirname(copy);
+	struct stat st;
+	int rc = stat(dir, &st);
+	if (rc != 0 || !S_ISDIR(st.st_mode)) {
+		snprintf(why, whylen, "%s: directory %s: %s", k->name, dir,
+		         rc != 0 ? strerror(errno) : "not a directory");
+		return false;
+	}
+	return true;
+}
+
 static bool set_value(struct qa_handle *h, const struct key *k, const char *value, char *why,
                       size_t whylen)
 {
@@ -178,6 +199,8 @@ static bool set_value(struct qa_handle *h, const struct key *k, const char *valu
 			snprintf(why, whylen, "%s must be printable text", k->name);
 			return false;
 		}
+		if (k->must_exist && !where_ok(k, value, why, whylen))
+			return false;
 		char *copy = strdup(value);
 		if (copy == NULL) {
 			snprintf(why, whylen, "out of memory");
