@@ -8,6 +8,10 @@
  *   submit  -> creates the job, replies with its targets
  *   watch   -> long-poll for host results past a cursor (paged)
  *   agents  -> the inventory, optionally filtered by a selector
+ *   jobs    -> the most recent jobs, running or done (history.c)
+ *
+ * watch answers for any job the coordinator ever ran: from memory while
+ * it runs and for 30 minutes after, then from the store (history.c).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +20,7 @@
 #include "codec.h"
 #include "coord.h"
 #include "envelope.h"
+#include "history.h"
 #include "log.h"
 #include "store.h"
 #include "transport.h"
@@ -35,6 +40,16 @@ static void send_error(struct qc_rctx *rc, const char *code, const char *text)
 	r.error_code = (char *)code;
 	r.error = (char *)text;
 	send_reply(rc, &r);
+}
+
+void qc_control_send(struct qc_rctx *rc, Quell__ControlReply *r)
+{
+	send_reply(rc, r);
+}
+
+void qc_control_fail(struct qc_rctx *rc, const char *code, const char *text)
+{
+	send_error(rc, code, text);
 }
 
 /* Reply with host results from `cursor` on (at most one page). */
@@ -71,7 +86,11 @@ static void send_results(struct qc_rctx *rc, struct qc_job *job, uint32_t cursor
 	r.n_results = n;
 	r.cursor = cursor + (uint32_t)n;
 	r.done = job->done && r.cursor == job->n_events;
+	struct qc_jobinfo info;
+	qc_jobinfo_live(&info, job);
+	r.job = &info.info;
 	send_reply(rc, &r);
+	qc_jobinfo_fini(&info);
 	free(res);
 	free(ptrs);
 }
@@ -171,7 +190,7 @@ static void do_watch(struct qc *c, struct qc_rctx *rc, const Quell__WatchRequest
 {
 	struct qc_job *job = qc_job_find(c, w->job_id.data);
 	if (job == NULL) {
-		send_error(rc, "unknown-job", "no such job (or it finished long ago)");
+		qc_history_watch(c, rc, w); /* done long ago, or unknown */
 		return;
 	}
 	if (w->cursor > job->n_events) {
@@ -270,6 +289,9 @@ void qc_control_on_request(void *arg, struct qc_rctx *rc, nng_msg *msg)
 		break;
 	case QUELL__CONTROL_REQUEST__REQ_WATCH:
 		do_watch(c, rc, req->watch);
+		break;
+	case QUELL__CONTROL_REQUEST__REQ_JOBS:
+		qc_history_list(c, rc, req->jobs->limit);
 		break;
 	default:
 		do_agents(c, rc, req->agents->target);

@@ -357,3 +357,134 @@ enum ql_err qc_store_audit(struct qc_store *st, const char *who, const char *eve
 	sqlite3_finalize(q);
 	return rc == SQLITE_DONE ? QL_OK : db_fail(st, "write audit");
 }
+
+/* Columns: job_id, envelope, operator, action, handle, target, created_at,
+ * target_count, state, finished_at (see SUMMARY_SQL). */
+#define SUMMARY_SQL                                                                                \
+	"SELECT job_id, envelope, operator, action, handle, target, created_at, target_count,"     \
+	" state, (SELECT max(updated_at) FROM job_hosts h WHERE h.job_id = j.job_id)"              \
+	" FROM jobs j"
+
+static enum qc_host_status status_by_name(const char *name)
+{
+	for (int s = QC_HOST_PENDING; s <= QC_HOST_SKIPPED; s++)
+		if (strcmp(qc_host_status_name((enum qc_host_status)s), name) == 0)
+			return (enum qc_host_status)s;
+	return QC_HOST_PENDING; /* unknown: not final, so counted as in progress */
+}
+
+/* The summary of the row q is on, passed to fn. */
+static enum ql_err summary_row(struct qc_store *st, sqlite3_stmt *q,
+                               void (*fn)(void *arg, const struct qc_job_summary *j), void *arg)
+{
+	struct qc_job_summary j = {0};
+	sqlite3_stmt *cq = NULL;
+	if (sqlite3_column_bytes(q, 0) != QL_JOB_ID_LEN)
+		return QL_OK; /* not ours; skip it */
+	memcpy(j.id, sqlite3_column_blob(q, 0), QL_JOB_ID_LEN);
+	j.env = sqlite3_column_blob(q, 1);
+	j.env_len = (size_t)sqlite3_column_bytes(q, 1);
+	j.operator_name = (const char *)sqlite3_column_text(q, 2);
+	j.action = (const char *)sqlite3_column_text(q, 3);
+	j.handle = (const char *)sqlite3_column_text(q, 4);
+	j.target = (const char *)sqlite3_column_text(q, 5);
+	j.created_at = sqlite3_column_int64(q, 6);
+	sqlite3_int64 n = sqlite3_column_int64(q, 7);
+	j.done = strcmp((const char *)sqlite3_column_text(q, 8), "done") == 0;
+	j.finished_at = sqlite3_column_int64(q, 9);
+	if (!j.operator_name || !j.action || !j.handle || !j.target || n < 0 || n > 1000000)
+		return QL_OK;
+	if (sqlite3_prepare_v2(st->db,
+	                       "SELECT status, count(*) FROM job_hosts WHERE job_id = ?"
+	                       " GROUP BY status",
+	                       -1, &cq, NULL) != SQLITE_OK)
+		return db_fail(st, "prepare job counts");
+	sqlite3_bind_blob(cq, 1, j.id, QL_JOB_ID_LEN, SQLITE_STATIC);
+	int rc;
+	uint64_t rows = 0;
+	while ((rc = sqlite3_step(cq)) == SQLITE_ROW) {
+		sqlite3_int64 k = sqlite3_column_int64(cq, 1);
+		const char *status = (const char *)sqlite3_column_text(cq, 0);
+		if (status == NULL || k < 0 || k > 1000000)
+			continue;
+		j.counts[status_by_name(status)] += (uint32_t)k;
+		rows += (uint64_t)k;
+	}
+	sqlite3_finalize(cq);
+	if (rc != SQLITE_DONE)
+		return db_fail(st, "count job hosts");
+	/* Hosts without a row (none, unless the store was edited) are in progress. */
+	j.target_count = (uint32_t)(rows > (uint64_t)n ? rows : (uint64_t)n);
+	j.counts[QC_HOST_PENDING] += (uint32_t)(j.target_count - rows);
+	fn(arg, &j);
+	return QL_OK;
+}
+
+enum ql_err qc_store_jobs_recent(struct qc_store *st, uint32_t limit,
+                                 void (*fn)(void *arg, const struct qc_job_summary *j), void *arg)
+{
+	sqlite3_stmt *q = NULL;
+	if (sqlite3_prepare_v2(st->db, SUMMARY_SQL " ORDER BY created_at DESC, rowid DESC LIMIT ?",
+	                       -1, &q, NULL) != SQLITE_OK)
+		return db_fail(st, "prepare recent jobs");
+	sqlite3_bind_int64(q, 1, limit);
+	int rc = SQLITE_DONE;
+	enum ql_err err = QL_OK;
+	while (err == QL_OK && (rc = sqlite3_step(q)) == SQLITE_ROW)
+		err = summary_row(st, q, fn, arg);
+	sqlite3_finalize(q);
+	if (err != QL_OK)
+		return err;
+	return rc == SQLITE_DONE ? QL_OK : db_fail(st, "list recent jobs");
+}
+
+enum ql_err qc_store_job_summary(struct qc_store *st, const uint8_t id[QL_JOB_ID_LEN],
+                                 void (*fn)(void *arg, const struct qc_job_summary *j), void *arg)
+{
+	sqlite3_stmt *q = NULL;
+	if (sqlite3_prepare_v2(st->db, SUMMARY_SQL " WHERE job_id = ?", -1, &q, NULL) != SQLITE_OK)
+		return db_fail(st, "prepare job summary");
+	sqlite3_bind_blob(q, 1, id, QL_JOB_ID_LEN, SQLITE_STATIC);
+	int rc = sqlite3_step(q);
+	enum ql_err err = rc == SQLITE_ROW    ? summary_row(st, q, fn, arg)
+	                  : rc == SQLITE_DONE ? QL_ERR_NOT_FOUND
+	                                      : db_fail(st, "load job summary");
+	sqlite3_finalize(q);
+	return err;
+}
+
+enum ql_err qc_store_job_results(struct qc_store *st, const uint8_t id[QL_JOB_ID_LEN],
+                                 uint32_t offset, uint32_t limit,
+                                 void (*fn)(void *arg, const struct qc_stored_host *h), void *arg)
+{
+	sqlite3_stmt *q = NULL;
+	if (sqlite3_prepare_v2(st->db,
+	                       "SELECT pubkey, hostname, status, reason, detail, updated_at"
+	                       " FROM job_hosts WHERE job_id = ?"
+	                       " AND status NOT IN ('pending', 'delivered')"
+	                       " ORDER BY updated_at, rowid LIMIT ? OFFSET ?",
+	                       -1, &q, NULL) != SQLITE_OK)
+		return db_fail(st, "prepare job results");
+	sqlite3_bind_blob(q, 1, id, QL_JOB_ID_LEN, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 2, limit);
+	sqlite3_bind_int64(q, 3, offset);
+	struct qc_stored_host *h = malloc(sizeof *h);
+	bool nomem = h == NULL;
+	int rc = SQLITE_DONE;
+	while (h && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+		memset(h, 0, sizeof *h);
+		if (sqlite3_column_bytes(q, 0) == QL_PUBKEY_LEN)
+			memcpy(h->pk, sqlite3_column_blob(q, 0), QL_PUBKEY_LEN);
+		copy_col(h->hostname, sizeof h->hostname, q, 1);
+		copy_col(h->status, sizeof h->status, q, 2);
+		copy_col(h->reason, sizeof h->reason, q, 3);
+		copy_col(h->detail, sizeof h->detail, q, 4);
+		h->updated_at = sqlite3_column_int64(q, 5);
+		fn(arg, h);
+	}
+	sqlite3_finalize(q);
+	free(h);
+	if (nomem)
+		return QL_ERR_NOMEM;
+	return rc == SQLITE_DONE ? QL_OK : db_fail(st, "load job results");
+}

@@ -45,6 +45,35 @@ struct qc_stored_job {
 QL_NODISCARD enum ql_err
 qc_store_jobs_load_unfinished(struct qc_store *st,
                               void (*fn)(void *arg, const struct qc_stored_job *j), void *arg);
+/*
+ * A job as stored, for the CLI's `jobs` and `job ID`: what was signed, by
+ * whom, and its hosts by status (pending and delivered: still in progress).
+ * env and the strings are only valid during the callback.
+ */
+struct qc_job_summary {
+	uint8_t id[QL_JOB_ID_LEN];
+	const uint8_t *env; /* the operator's signed command */
+	size_t env_len;
+	const char *operator_name, *action, *handle, *target;
+	int64_t created_at;  /* unix seconds */
+	int64_t finished_at; /* the last host's update, unix seconds */
+	uint32_t target_count;
+	bool done;
+	uint32_t counts[QC_HOST_SKIPPED + 1]; /* by enum qc_host_status */
+};
+/* The `limit` most recent jobs, newest first. */
+QL_NODISCARD enum ql_err qc_store_jobs_recent(struct qc_store *st, uint32_t limit,
+                                              void (*fn)(void *arg, const struct qc_job_summary *j),
+                                              void *arg);
+/* One job; QL_ERR_NOT_FOUND if the store never had it. */
+QL_NODISCARD enum ql_err qc_store_job_summary(struct qc_store *st, const uint8_t id[QL_JOB_ID_LEN],
+                                              void (*fn)(void *arg, const struct qc_job_summary *j),
+                                              void *arg);
+/* A job's final host results [offset, offset + limit), in the order they became final. */
+QL_NODISCARD enum ql_err qc_store_job_results(struct qc_store *st, const uint8_t id[QL_JOB_ID_LEN],
+                                              uint32_t offset, uint32_t limit,
+                                              void (*fn)(void *arg, const struct qc_stored_host *h),
+                                              void *arg);
 QL_NODISCARD enum ql_err qc_store_audit(struct qc_store *st, const char *who, const char *event,
                                         const uint8_t *job_id, const char *detail);
 

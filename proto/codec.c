@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "codec.h"
+#include "keys.h"
 #include "ql_limits.h"
 #include "selector.h"
 
@@ -252,6 +253,9 @@ enum ql_err ql_control_decode(const uint8_t *buf, size_t len, Quell__ControlRequ
 		ok = ok && (c->agents->target[0] == '\0' ||
 		            ql_selector_check(c->agents->target) == QL_OK);
 		break;
+	case QUELL__CONTROL_REQUEST__REQ_JOBS:
+		ok = ok && c->jobs->limit >= 1 && c->jobs->limit <= QL_MAX_JOBS_LIST;
+		break;
 	default:
 		ok = false;
 	}
@@ -261,6 +265,27 @@ enum ql_err ql_control_decode(const uint8_t *buf, size_t len, Quell__ControlRequ
 		return QL_ERR_MALFORMED;
 	}
 	return QL_OK;
+}
+
+/*
+ * A job as the coordinator describes it. Its counts must add up to its
+ * target count, so the CLI never has to reconcile numbers that disagree.
+ */
+static bool job_info_ok(const Quell__JobInfo *j)
+{
+	bool ok = j->job_id.len == QL_JOB_ID_LEN && ql_ident_ok(j->operator_name, QL_MAX_NAME) &&
+	          (j->signer.len == 0 || j->signer.len == QL_PUBKEY_LEN) &&
+	          ql_ident_ok(j->action, QL_MAX_ACTION) &&
+	          (j->handle[0] == '\0' || ql_ident_ok(j->handle, QL_MAX_HANDLE)) &&
+	          ql_selector_check(j->target) == QL_OK && j->n_args <= QL_MAX_ARGS &&
+	          ql_text_ok(j->reason, QL_MAX_REASON) && ql_ident_ok(j->state, 16) &&
+	          j->created_ms >= 0 && j->finished_ms >= 0;
+	for (size_t i = 0; ok && i < j->n_args; i++)
+		ok = ql_ident_ok(j->args[i]->key, QL_MAX_ARG_KEY) &&
+		     ql_text_ok(j->args[i]->value, QL_MAX_ARG_VALUE);
+	uint64_t sum = (uint64_t)j->ok + j->failed + j->rejected + j->timeout + j->unreachable +
+	               j->skipped + j->in_progress;
+	return ok && sum == j->target_count;
 }
 
 enum ql_err ql_control_reply_decode(const uint8_t *buf, size_t len, Quell__ControlReply **out)
@@ -289,6 +314,9 @@ enum ql_err ql_control_reply_decode(const uint8_t *buf, size_t len, Quell__Contr
 	}
 	for (size_t i = 0; ok && i < r->n_targets; i++)
 		ok = ql_hostname_ok(r->targets[i]);
+	ok = ok && r->n_jobs <= QL_MAX_JOBS_LIST && (r->job == NULL || job_info_ok(r->job));
+	for (size_t i = 0; ok && i < r->n_jobs; i++)
+		ok = job_info_ok(r->jobs[i]);
 	if (!ok) {
 		quell__control_reply__free_unpacked(r, NULL);
 		*out = NULL;

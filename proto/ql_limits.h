@@ -28,6 +28,7 @@
 #define QL_MAX_ACTIONS 32                       /* actions listed in a hello */
 #define QL_MAX_CONTROL_REPLY (16 * 1024 * 1024) /* coordinator -> CLI */
 #define QL_RESULTS_PER_REPLY 1000               /* watch replies are paged */
+#define QL_MAX_JOBS_LIST 200                    /* jobs in one ListJobs reply */
 #define QL_MAX_COMMAND_LIFETIME 86400           /* expires_at - issued_at, seconds */
 #define QL_MAX_BATCH 1000000                   /* canary, batch, failure-budget host counts */
 #define QL_MAX_TTL (7 * 86400)

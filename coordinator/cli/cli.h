@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "keys.h"
 #include "ql_limits.h"
@@ -71,17 +72,34 @@ struct qcli_host {
 /* What was asked, for the summary line and the JSON object. */
 struct qcli_job {
 	char hex[2 * QL_JOB_ID_LEN + 1];
-	const char *action, *handle, *target;
+	char action[QL_MAX_ACTION + 1], handle[QL_MAX_HANDLE + 1], target[QL_MAX_SELECTOR + 1];
 	char what[160]; /* "maintenance site mode=on": action, handle, short arguments */
 	bool dry_run;   /* -n: agents only described what they would change */
+	/* quell job: reattached to a job this CLI did not submit; described by the coordinator */
+	bool reattached;
+	char operator_name[QL_MAX_NAME + 1];
+	char state[16];                  /* running, done, unfinished */
+	int64_t created_ms, finished_ms; /* unix ms; finished 0 while running */
+	size_t in_progress;              /* hosts without a final status yet */
 };
+/*
+ * Watch job id from its first result: with follow, until it is done (a live
+ * progress line on a terminal), else only what the coordinator knows now;
+ * then print the results. A reattached job (empty job->action) is described
+ * from the coordinator's reply. start_mono: when the CLI submitted it.
+ * Returns the exit code: 0 only if the job is done and every host ok.
+ */
+int qcli_follow(struct qcli_conn *c, const uint8_t id[QL_JOB_ID_LEN], struct qcli_job *job,
+                bool follow, bool json, int64_t start_mono);
 void qcli_print_results(const struct qcli_job *job, struct qcli_host *hosts, size_t n, bool json,
                         double seconds);
-void qcli_progress(size_t n_done, size_t n_total, const struct qcli_host *hosts, double secs);
+void qcli_progress(const char *hex, size_t n_done, size_t n_total, const struct qcli_host *hosts,
+                   double secs);
 
 extern const struct qcli_verb qcli_verb_keygen, qcli_verb_agents, qcli_verb_ping,
 	qcli_verb_maintenance;
 extern const struct qcli_verb qcli_verb_kill, qcli_verb_pause, qcli_verb_resume, qcli_verb_restart,
 	qcli_verb_flag, qcli_verb_rollback, qcli_verb_scale;
+extern const struct qcli_verb qcli_verb_job, qcli_verb_jobs;
 
 #endif

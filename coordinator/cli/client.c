@@ -325,6 +325,97 @@ static void describe(struct qcli_job *job, Quell__Arg **args, size_t n_args)
 	}
 }
 
+/* Reattaching: the job as the coordinator describes it (every reply: the state moves). */
+static void take_info(struct qcli_job *job, const Quell__JobInfo *i)
+{
+	snprintf(job->state, sizeof job->state, "%s", i->state);
+	job->created_ms = i->created_ms;
+	job->finished_ms = i->finished_ms;
+	if (job->action[0])
+		return;
+	snprintf(job->action, sizeof job->action, "%s", i->action);
+	snprintf(job->handle, sizeof job->handle, "%s", i->handle);
+	snprintf(job->target, sizeof job->target, "%s", i->target);
+	snprintf(job->operator_name, sizeof job->operator_name, "%s", i->operator_name);
+	job->dry_run = i->dry_run;
+	describe(job, i->args, i->n_args);
+}
+
+static double job_seconds(const struct qcli_job *job, int64_t start_mono)
+{
+	if (!job->reattached)
+		return (double)(ql_mono_ms() - start_mono) / 1000.0;
+	int64_t end = job->finished_ms ? job->finished_ms : 1000 * ql_now();
+	return end > job->created_ms ? (double)(end - job->created_ms) / 1000.0 : 0.0;
+}
+
+int qcli_follow(struct qcli_conn *c, const uint8_t id[QL_JOB_ID_LEN], struct qcli_job *job,
+                bool follow, bool json, int64_t start_mono)
+{
+	int code = QCLI_EXIT_NOT_OK;
+	struct qcli_host *hosts = NULL;
+	size_t n = 0, total = 0;
+	Quell__ControlRequest req;
+	quell__control_request__init(&req);
+	Quell__WatchRequest w = QUELL__WATCH_REQUEST__INIT;
+	w.job_id.data = (uint8_t *)id;
+	w.job_id.len = QL_JOB_ID_LEN;
+	w.wait_ms = follow ? 1000 : 0; /* 0: what the coordinator knows now */
+	req.req_case = QUELL__CONTROL_REQUEST__REQ_WATCH;
+	req.watch = &w;
+	bool done = false;
+	bool tty = follow && isatty(STDERR_FILENO) && !json;
+	while (!done) {
+		w.cursor = (uint32_t)n;
+		Quell__ControlReply *r = qcli_call(c, &req, (int)w.wait_ms, &code);
+		if (r == NULL) {
+			if (n > 0 || job->action[0])
+				fprintf(stderr,
+				        "quell: lost track of job %s; it goes on without the CLI "
+				        "(quell job %s --follow)\n",
+				        job->hex, job->hex);
+			goto out;
+		}
+		if (hosts == NULL) {
+			total = r->target_count;
+			hosts = calloc(total ? total : 1, sizeof *hosts);
+		}
+		if (r->job)
+			take_info(job, r->job);
+		if (hosts == NULL || !take_results(r, hosts, &n, total)) {
+			quell__control_reply__free_unpacked(r, NULL);
+			fprintf(stderr, "quell: out of memory following job %s\n", job->hex);
+			code = QCLI_EXIT_NOT_OK;
+			goto out;
+		}
+		done = r->done || (!follow && r->n_results == 0);
+		quell__control_reply__free_unpacked(r, NULL);
+		if (tty)
+			qcli_progress(job->hex, n, total, hosts, job_seconds(job, start_mono));
+	}
+	if (tty)
+		fprintf(stderr, "\r\033[K");
+	job->in_progress = total - n;
+	if (job->state[0] == '\0')
+		snprintf(job->state, sizeof job->state, "%s", n == total ? "done" : "running");
+	qcli_print_results(job, hosts, n, json, job_seconds(job, start_mono));
+	/* Like a submit that matched no host, a job of no hosts is not a success. */
+	code = total > 0 && n == total && strcmp(job->state, "done") == 0 ? QCLI_EXIT_OK
+	                                                                  : QCLI_EXIT_NOT_OK;
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(hosts[i].status, "ok") != 0)
+			code = QCLI_EXIT_NOT_OK;
+out:
+	for (size_t i = 0; hosts && i < n; i++) {
+		free(hosts[i].host);
+		free(hosts[i].status);
+		free(hosts[i].reason);
+		free(hosts[i].detail);
+	}
+	free(hosts);
+	return code;
+}
+
 int qcli_run(const struct qcli_opts *o, const char *action, const char *handle, Quell__Arg **args,
              size_t n_args)
 {
@@ -334,12 +425,11 @@ int qcli_run(const struct qcli_opts *o, const char *action, const char *handle, 
 		return code;
 	uint8_t job_id[QL_JOB_ID_LEN], *env = NULL;
 	size_t env_len;
-	struct qcli_job job = {
-		.action = action, .handle = handle, .target = o->target, .dry_run = o->dry_run};
-	const char *hex = job.hex;
+	struct qcli_job job = {.dry_run = o->dry_run};
+	snprintf(job.action, sizeof job.action, "%s", action);
+	snprintf(job.handle, sizeof job.handle, "%s", handle);
+	snprintf(job.target, sizeof job.target, "%s", o->target);
 	describe(&job, args, n_args);
-	struct qcli_host *hosts = NULL;
-	size_t n = 0, total = 0;
 	int64_t start = ql_mono_ms();
 
 	if (sign_command(c, o, action, handle, args, n_args, job_id, &env, &env_len) != QL_OK) {
@@ -356,62 +446,15 @@ int qcli_run(const struct qcli_opts *o, const char *action, const char *handle, 
 	Quell__ControlReply *r = qcli_call(c, &req, 0, &code);
 	if (r == NULL)
 		goto out;
-	total = r->target_count;
+	size_t total = r->target_count;
 	quell__control_reply__free_unpacked(r, NULL);
 	if (total == 0) {
 		fprintf(stderr, "quell: no known agent matches '%s'\n", o->target);
 		code = QCLI_EXIT_NOT_OK;
 		goto out;
 	}
-	hosts = calloc(total, sizeof *hosts);
-	if (hosts == NULL) {
-		code = QCLI_EXIT_NOT_OK;
-		goto out;
-	}
-
-	Quell__WatchRequest w = QUELL__WATCH_REQUEST__INIT;
-	w.job_id.data = job_id;
-	w.job_id.len = QL_JOB_ID_LEN;
-	w.wait_ms = 1000;
-	req.req_case = QUELL__CONTROL_REQUEST__REQ_WATCH;
-	req.watch = &w;
-	bool done = false;
-	bool tty = isatty(STDERR_FILENO) && !o->json;
-	while (!done) {
-		w.cursor = (uint32_t)n;
-		r = qcli_call(c, &req, (int)w.wait_ms, &code);
-		if (r == NULL) {
-			fprintf(stderr, "quell: lost track of job %s\n", hex);
-			goto out;
-		}
-		if (!take_results(r, hosts, &n, total)) {
-			quell__control_reply__free_unpacked(r, NULL);
-			fprintf(stderr, "quell: out of memory following job %s\n", hex);
-			code = QCLI_EXIT_NOT_OK;
-			goto out;
-		}
-		done = r->done;
-		quell__control_reply__free_unpacked(r, NULL);
-		if (tty)
-			qcli_progress(n, total, hosts, (double)(ql_mono_ms() - start) / 1000.0);
-	}
-	if (tty)
-		fprintf(stderr, "\r\033[K");
-	qcli_print_results(&job, hosts, n, o->json, (double)(ql_mono_ms() - start) / 1000.0);
-	code = QCLI_EXIT_OK;
-	for (size_t i = 0; i < n; i++)
-		if (strcmp(hosts[i].status, "ok") != 0)
-			code = QCLI_EXIT_NOT_OK;
-	if (n != total)
-		code = QCLI_EXIT_NOT_OK;
+	code = qcli_follow(c, job_id, &job, true, o->json, start);
 out:
-	for (size_t i = 0; hosts && i < n; i++) {
-		free(hosts[i].host);
-		free(hosts[i].status);
-		free(hosts[i].reason);
-		free(hosts[i].detail);
-	}
-	free(hosts);
 	free(env);
 	qcli_close(c);
 	return code;

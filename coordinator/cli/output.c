@@ -6,6 +6,10 @@
  *   {"job": ID, "action": A, "handle": H, "target": SEL, "dry_run": B, "seconds": S,
  *    "counts": {"ok": n, "failed": n, ...},
  *    "hosts": [{"host": H, "status": S, "reason": R, "detail": D}, ...]}
+ *
+ * `quell job ID` (reattached) adds "operator", "state" (running, done,
+ * unfinished), "in_progress" (hosts without a final status; with the
+ * counts, adds up to the target count) and "created" (unix seconds).
  */
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -32,9 +36,11 @@ static int by_host(const void *a, const void *b)
 	return strcmp(((const struct qcli_host *)a)->host, ((const struct qcli_host *)b)->host);
 }
 
-void qcli_progress(size_t n_done, size_t n_total, const struct qcli_host *hosts, double secs)
+void qcli_progress(const char *hex, size_t n_done, size_t n_total, const struct qcli_host *hosts,
+                   double secs)
 {
-	fprintf(stderr, "\r\033[K%zu/%zu answered", n_done, n_total);
+	/* The id is on screen while it runs: `quell job ID` finds the job again. */
+	fprintf(stderr, "\r\033[Kjob %.8s: %zu/%zu answered", hex, n_done, n_total);
 	for (size_t s = 0; s < N_STATUSES; s++) {
 		size_t k = count(hosts, n_done, statuses[s]);
 		if (k)
@@ -54,6 +60,12 @@ static void print_json(const struct qcli_job *job, struct qcli_host *hosts, size
 	cJSON_AddStringToObject(root, "target", job->target);
 	cJSON_AddBoolToObject(root, "dry_run", job->dry_run);
 	cJSON_AddNumberToObject(root, "seconds", seconds);
+	if (job->reattached) {
+		cJSON_AddStringToObject(root, "operator", job->operator_name);
+		cJSON_AddStringToObject(root, "state", job->state);
+		cJSON_AddNumberToObject(root, "created", (double)(job->created_ms / 1000));
+		cJSON_AddNumberToObject(root, "in_progress", (double)job->in_progress);
+	}
 	cJSON *counts = cJSON_AddObjectToObject(root, "counts");
 	for (size_t s = 0; s < N_STATUSES; s++)
 		cJSON_AddNumberToObject(counts, statuses[s], (double)count(hosts, n, statuses[s]));
@@ -103,8 +115,12 @@ void qcli_print_results(const struct qcli_job *job, struct qcli_host *hosts, siz
 			       hosts[i].detail);
 		}
 	}
+	if (job->in_progress)
+		printf("%zu host%s still in progress\n", job->in_progress,
+		       job->in_progress == 1 ? "" : "s");
+	size_t all = n + job->in_progress;
 	printf("job %s: %s%s: %zu host%s in %.2fs:", job->hex, job->what,
-	       job->dry_run ? " (dry run)" : "", n, n == 1 ? "" : "s", seconds);
+	       job->dry_run ? " (dry run)" : "", all, all == 1 ? "" : "s", seconds);
 	const char *sep = " ";
 	for (size_t s = 0; s < N_STATUSES; s++) {
 		size_t k = count(hosts, n, statuses[s]);
@@ -113,5 +129,9 @@ void qcli_print_results(const struct qcli_job *job, struct qcli_host *hosts, siz
 			sep = ", ";
 		}
 	}
+	if (job->in_progress)
+		printf("%s%zu in progress", sep, job->in_progress);
+	if (job->reattached && strcmp(job->state, "unfinished") == 0)
+		printf(" (unfinished: the coordinator stopped it)");
 	printf("\n");
 }

@@ -182,6 +182,7 @@ static uint8_t *control(int which, const uint8_t *submit, size_t submit_len, siz
 	quell__control_request__init(&c);
 	Quell__WatchRequest w = QUELL__WATCH_REQUEST__INIT;
 	Quell__ListAgents la = QUELL__LIST_AGENTS__INIT;
+	Quell__ListJobs lj = QUELL__LIST_JOBS__INIT;
 	c.issued_at = T0;
 	if (which == 0) {
 		c.req_case = QUELL__CONTROL_REQUEST__REQ_SUBMIT;
@@ -194,10 +195,14 @@ static uint8_t *control(int which, const uint8_t *submit, size_t submit_len, siz
 		w.wait_ms = 5000;
 		c.req_case = QUELL__CONTROL_REQUEST__REQ_WATCH;
 		c.watch = &w;
-	} else {
+	} else if (which == 2) {
 		la.target = "role=web,dc=east|west";
 		c.req_case = QUELL__CONTROL_REQUEST__REQ_AGENTS;
 		c.agents = &la;
+	} else {
+		lj.limit = which == 3 ? 20 : 201; /* 4: past QL_MAX_JOBS_LIST */
+		c.req_case = QUELL__CONTROL_REQUEST__REQ_JOBS;
+		c.jobs = &lj;
 	}
 	return pack(&c.base, len);
 }
@@ -254,6 +259,56 @@ static uint8_t *control_reply(size_t *len)
 	r.action = "maintenance";
 	r.targets = targets;
 	r.n_targets = 2;
+	return pack(&r.base, len);
+}
+
+/* A `jobs` reply, or with watch's `job`; extra != 0: counts that do not add up. */
+static uint8_t *jobs_reply(bool watch, uint32_t extra, size_t *len)
+{
+	uint8_t id[QL_JOB_ID_LEN], signer[QL_PUBKEY_LEN];
+	memset(id, 0x66, sizeof id);
+	memset(signer, 0x77, sizeof signer);
+	Quell__Arg a = QUELL__ARG__INIT, *ap = &a;
+	a.key = "mode";
+	a.value = "on";
+	Quell__JobInfo j = QUELL__JOB_INFO__INIT, *jp = &j;
+	j.job_id.data = id;
+	j.job_id.len = sizeof id;
+	j.operator_name = "alice";
+	j.signer.data = signer;
+	j.signer.len = sizeof signer;
+	j.action = "maintenance";
+	j.handle = "site";
+	j.target = "role=web";
+	j.args = &ap;
+	j.n_args = 1;
+	j.reason = "INC-42";
+	j.created_ms = (int64_t)T0 * 1000;
+	j.state = "running";
+	j.target_count = 5 + extra;
+	j.ok = 2;
+	j.rejected = 1;
+	j.in_progress = 2;
+	Quell__HostResult h = QUELL__HOST_RESULT__INIT, *hp = &h;
+	h.hostname = "web-1";
+	h.status = "ok";
+	h.detail = "maintenance on";
+	h.at = T0;
+	Quell__ControlReply r = QUELL__CONTROL_REPLY__INIT;
+	r.ok = true;
+	if (watch) {
+		r.job_id.data = id;
+		r.job_id.len = sizeof id;
+		r.target_count = j.target_count;
+		r.results = &hp;
+		r.n_results = 1;
+		r.cursor = 1;
+		r.action = "maintenance";
+		r.job = &j;
+	} else {
+		r.jobs = &jp;
+		r.n_jobs = 1;
+	}
 	return pack(&r.base, len);
 }
 
@@ -348,10 +403,12 @@ static void envelope_corpus(void)
 		}
 		free(b), free(e);
 	}
-	for (int which = 1; which <= 2; which++) {
+	static const char *const ctl_names[] = {NULL, "control-watch", "control-agents",
+	                                        "control-jobs"};
+	for (int which = 1; which <= 3; which++) {
 		b = control(which, NULL, 0, &n);
 		e = seal(QUELL__KIND__KIND_CONTROL, FZ_ALICE, b, n, &elen);
-		put("envelope", which == 1 ? "control-watch" : "control-agents", e, elen, NULL, 0);
+		put("envelope", ctl_names[which], e, elen, NULL, 0);
 		free(b), free(e);
 	}
 	put("envelope", "hostile-empty", NULL, 0, NULL, 0);
@@ -405,6 +462,21 @@ static void bodies_corpus(void)
 	free(b);
 	b = control_reply(&n);
 	put1("bodies", "control-reply", W_CONTROL_REPLY, b, n);
+	free(b);
+	b = control(3, NULL, 0, &n);
+	put1("bodies", "control-jobs", W_CONTROL, b, n);
+	free(b);
+	b = control(4, NULL, 0, &n);
+	put1("bodies", "hostile-control-jobs-limit", W_CONTROL, b, n);
+	free(b);
+	b = jobs_reply(false, 0, &n);
+	put1("bodies", "control-reply-jobs", W_CONTROL_REPLY, b, n);
+	free(b);
+	b = jobs_reply(true, 0, &n);
+	put1("bodies", "control-reply-watch-job", W_CONTROL_REPLY, b, n);
+	free(b);
+	b = jobs_reply(false, 1, &n);
+	put1("bodies", "hostile-control-reply-jobs-counts", W_CONTROL_REPLY, b, n);
 	free(b);
 
 	static const char sel1[] = "role=web,dc=east|west";

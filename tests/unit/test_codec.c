@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "codec.h"
+#include "keys.h"
 #include "ql_limits.h"
 
 #define T0 1760000000 /* a time inside the decoders' sanity window (2025) */
@@ -824,6 +825,17 @@ static void test_control(void **state)
 	la.target = "role=web,";
 	assert_int_equal(control_decode(&c), QL_ERR_MALFORMED);
 
+	Quell__ListJobs lj = QUELL__LIST_JOBS__INIT;
+	c.req_case = QUELL__CONTROL_REQUEST__REQ_JOBS;
+	c.jobs = &lj;
+	assert_int_equal(control_decode(&c), QL_ERR_MALFORMED); /* limit 0 */
+	lj.limit = 1;
+	assert_int_equal(control_decode(&c), QL_OK);
+	lj.limit = QL_MAX_JOBS_LIST;
+	assert_int_equal(control_decode(&c), QL_OK);
+	lj.limit = QL_MAX_JOBS_LIST + 1;
+	assert_int_equal(control_decode(&c), QL_ERR_MALFORMED);
+
 	Quell__ControlRequest *out = (Quell__ControlRequest *)1;
 	uint8_t *big = calloc(1, QL_MAX_BODY + 1);
 	assert_non_null(big);
@@ -904,6 +916,85 @@ static void test_control_reply(void **state)
 	assert_int_equal(creply_decode(&r), QL_ERR_MALFORMED);
 }
 
+/* A job as the coordinator describes it (jobs, and watch replies). */
+static void test_control_reply_jobs(void **state)
+{
+	(void)state;
+	uint8_t id[QL_JOB_ID_LEN] = {1}, signer[QL_PUBKEY_LEN] = {2};
+	Quell__Arg a = QUELL__ARG__INIT, *ap = &a;
+	a.key = "mode";
+	a.value = "on";
+	Quell__JobInfo j = QUELL__JOB_INFO__INIT, *jp = &j;
+	j.job_id.data = id;
+	j.job_id.len = QL_JOB_ID_LEN;
+	j.operator_name = "alice";
+	j.signer.data = signer;
+	j.signer.len = QL_PUBKEY_LEN;
+	j.action = "maintenance";
+	j.handle = "site";
+	j.target = "role=web";
+	j.args = &ap;
+	j.n_args = 1;
+	j.state = "running";
+	j.target_count = 4;
+	j.ok = 1;
+	j.failed = 1;
+	j.in_progress = 2;
+	Quell__ControlReply r = QUELL__CONTROL_REPLY__INIT;
+	r.ok = true;
+	r.jobs = &jp;
+	r.n_jobs = 1;
+	assert_int_equal(creply_decode(&r), QL_OK);
+	r.jobs = NULL;
+	r.n_jobs = 0;
+	r.job = &j;
+	assert_int_equal(creply_decode(&r), QL_OK);
+
+	/* Counts that do not add up to the target count are refused. */
+	j.in_progress = 3;
+	assert_int_equal(creply_decode(&r), QL_ERR_MALFORMED);
+	j.in_progress = 2;
+	j.target_count = 3;
+	assert_int_equal(creply_decode(&r), QL_ERR_MALFORMED);
+	j.target_count = 4;
+	/* Anything that reaches the terminal is checked. */
+	j.operator_name = "al ice";
+	assert_int_equal(creply_decode(&r), QL_ERR_MALFORMED);
+	j.operator_name = "alice";
+	j.target = "role=web,";
+	assert_int_equal(creply_decode(&r), QL_ERR_MALFORMED);
+	j.target = "all";
+	a.value = "\x1b[2J";
+	assert_int_equal(creply_decode(&r), QL_ERR_MALFORMED);
+	a.value = "on";
+	j.reason = "INC\r42";
+	assert_int_equal(creply_decode(&r), QL_ERR_MALFORMED);
+	j.reason = "";
+	j.state = "";
+	assert_int_equal(creply_decode(&r), QL_ERR_MALFORMED);
+	j.state = "done";
+	j.signer.len = 31;
+	assert_int_equal(creply_decode(&r), QL_ERR_MALFORMED);
+	j.signer.len = 0;
+	j.job_id.len = 8;
+	assert_int_equal(creply_decode(&r), QL_ERR_MALFORMED);
+	j.job_id.len = QL_JOB_ID_LEN;
+	assert_int_equal(creply_decode(&r), QL_OK);
+
+	/* At most QL_MAX_JOBS_LIST jobs in one reply. */
+	Quell__JobInfo **many = calloc(QL_MAX_JOBS_LIST + 1, sizeof *many);
+	assert_non_null(many);
+	for (size_t i = 0; i <= QL_MAX_JOBS_LIST; i++)
+		many[i] = &j;
+	r.job = NULL;
+	r.jobs = many;
+	r.n_jobs = QL_MAX_JOBS_LIST;
+	assert_int_equal(creply_decode(&r), QL_OK);
+	r.n_jobs = QL_MAX_JOBS_LIST + 1;
+	assert_int_equal(creply_decode(&r), QL_ERR_MALFORMED);
+	free(many);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -921,6 +1012,7 @@ int main(void)
 		cmocka_unit_test(test_agent_reply),
 		cmocka_unit_test(test_control),
 		cmocka_unit_test(test_control_reply),
+		cmocka_unit_test(test_control_reply_jobs),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
