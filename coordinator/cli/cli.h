@@ -42,6 +42,9 @@ struct qcli_opts {
 	const char *signal, *grace;
 	bool allow_file; /* the verb takes --file HANDLE (flag) */
 	const char *file;
+	/* Safe rollout: --canary N, --batch N|P%, --max-failures N|P% (0: unset). */
+	uint32_t canary, batch, batch_pct, max_failures, max_failures_pct;
+	bool has_max_failures;
 };
 
 /* A connection to the coordinator's control socket, signed as the operator. */

@@ -34,15 +34,52 @@ struct qcli_conn {
 	bool open;
 };
 
+/*
+ * "N" (at least min) into *n, or, if pct is not NULL, "P%" (min..100) into
+ * *pct. Anything else (signs, blanks, trailing text, huge numbers) is false.
+ */
+static bool parse_count(const char *s, uint32_t min, uint32_t *n, uint32_t *pct)
+{
+	char *end;
+	if (*s < '0' || *s > '9')
+		return false;
+	errno = 0;
+	unsigned long v = strtoul(s, &end, 10);
+	if (errno != 0 || v > QL_MAX_BATCH)
+		return false;
+	if (*end == '%' && end[1] == '\0' && pct) {
+		if (v < (min ? min : 0) || v > 100)
+			return false;
+		*pct = (uint32_t)v;
+		*n = 0;
+		return true;
+	}
+	if (*end != '\0' || v < min)
+		return false;
+	*n = (uint32_t)v;
+	if (pct)
+		*pct = 0;
+	return true;
+}
+
 int qcli_parse(int argc, char **argv, const char *usage, struct qcli_opts *o)
 {
 	static const struct option opts[] = {
-		{"target", required_argument, NULL, 't'},  {"reason", required_argument, NULL, 'r'},
-		{"timeout", required_argument, NULL, 'T'}, {"json", no_argument, NULL, 'j'},
-		{"message", required_argument, NULL, 'm'}, {"config", required_argument, NULL, 'c'},
-		{"help", no_argument, NULL, 'h'},          {"dry-run", no_argument, NULL, 'n'},
-		{"signal", required_argument, NULL, 'S'},  {"grace", required_argument, NULL, 'g'},
-		{"file", required_argument, NULL, 'f'},    {NULL, 0, NULL, 0},
+		{"target", required_argument, NULL, 't'},
+		{"reason", required_argument, NULL, 'r'},
+		{"timeout", required_argument, NULL, 'T'},
+		{"json", no_argument, NULL, 'j'},
+		{"message", required_argument, NULL, 'm'},
+		{"config", required_argument, NULL, 'c'},
+		{"help", no_argument, NULL, 'h'},
+		{"dry-run", no_argument, NULL, 'n'},
+		{"signal", required_argument, NULL, 'S'},
+		{"grace", required_argument, NULL, 'g'},
+		{"file", required_argument, NULL, 'f'},
+		{"canary", required_argument, NULL, 'C'},
+		{"batch", required_argument, NULL, 'B'},
+		{"max-failures", required_argument, NULL, 'M'},
+		{NULL, 0, NULL, 0},
 	};
 	if (o->target == NULL)
 		o->target = "all";
@@ -95,6 +132,27 @@ int qcli_parse(int argc, char **argv, const char *usage, struct qcli_opts *o)
 				return QCLI_EXIT_USAGE;
 			}
 			*(ch == 'S' ? &o->signal : &o->grace) = optarg;
+			break;
+		case 'C':
+			if (!parse_count(optarg, 1, &o->canary, NULL)) {
+				fprintf(stderr,
+				        "quell: --canary takes a number of hosts (1 or more)\n");
+				return QCLI_EXIT_USAGE;
+			}
+			break;
+		case 'B':
+			if (!parse_count(optarg, 1, &o->batch, &o->batch_pct)) {
+				fprintf(stderr, "quell: --batch takes N hosts or P%% (1-100%%)\n");
+				return QCLI_EXIT_USAGE;
+			}
+			break;
+		case 'M':
+			if (!parse_count(optarg, 0, &o->max_failures, &o->max_failures_pct)) {
+				fprintf(stderr,
+				        "quell: --max-failures takes N hosts or P%% (0-100%%)\n");
+				return QCLI_EXIT_USAGE;
+			}
+			o->has_max_failures = true;
 			break;
 		case 'f':
 			if (!o->allow_file) {
@@ -272,14 +330,15 @@ out:
 
 static enum ql_err sign_command(struct qcli_conn *c, const struct qcli_opts *o, const char *action,
                                 const char *handle, Quell__Arg **args, size_t n_args,
-                                uint8_t job_id[QL_JOB_ID_LEN], uint8_t **env, size_t *env_len)
+                                int64_t lifetime, uint8_t job_id[QL_JOB_ID_LEN], uint8_t **env,
+                                size_t *env_len)
 {
 	Quell__Command cmd = QUELL__COMMAND__INIT;
 	randombytes_buf(job_id, QL_JOB_ID_LEN);
 	cmd.job_id.data = job_id;
 	cmd.job_id.len = QL_JOB_ID_LEN;
 	cmd.issued_at = ql_now();
-	cmd.expires_at = cmd.issued_at + o->timeout;
+	cmd.expires_at = cmd.issued_at + lifetime;
 	cmd.target = (char *)o->target;
 	cmd.action = (char *)action;
 	cmd.handle = (char *)handle;
@@ -416,6 +475,43 @@ out:
 	return code;
 }
 
+static bool rolling(const struct qcli_opts *o)
+{
+	return o->canary || o->batch || o->batch_pct || o->has_max_failures;
+}
+
+/* How many batches the coordinator will run for n targets (see jobs.c). */
+static uint32_t batches_for(const struct qcli_opts *o, size_t n)
+{
+	size_t left = n, k = 0;
+	if (o->canary && left) {
+		left -= o->canary < left ? o->canary : left;
+		k++;
+	}
+	size_t size = o->batch_pct ? (n * o->batch_pct + 99) / 100 : o->batch ? o->batch : left;
+	if (size == 0)
+		size = 1;
+	k += (left + size - 1) / size;
+	return k ? (uint32_t)k : 1;
+}
+
+/* How many known agents the selector matches, as the coordinator sees it. */
+static enum ql_err count_targets(struct qcli_conn *c, const char *target, size_t *n, int *code)
+{
+	Quell__ControlRequest req;
+	quell__control_request__init(&req);
+	Quell__ListAgents la = QUELL__LIST_AGENTS__INIT;
+	la.target = (char *)(strcmp(target, "all") == 0 ? "" : target);
+	req.req_case = QUELL__CONTROL_REQUEST__REQ_AGENTS;
+	req.agents = &la;
+	Quell__ControlReply *r = qcli_call(c, &req, 0, code);
+	if (r == NULL)
+		return QL_ERR_TRANSPORT;
+	*n = r->n_agents;
+	quell__control_reply__free_unpacked(r, NULL);
+	return QL_OK;
+}
+
 int qcli_run(const struct qcli_opts *o, const char *action, const char *handle, Quell__Arg **args,
              size_t n_args)
 {
@@ -432,7 +528,27 @@ int qcli_run(const struct qcli_opts *o, const char *action, const char *handle, 
 	describe(&job, args, n_args);
 	int64_t start = ql_mono_ms();
 
-	if (sign_command(c, o, action, handle, args, n_args, job_id, &env, &env_len) != QL_OK) {
+	/* A rollout in batches needs the command to live for all of them: --timeout
+	 * is per host, from its batch's start. */
+	Quell__RolloutOptions ro = QUELL__ROLLOUT_OPTIONS__INIT;
+	int64_t lifetime = o->timeout;
+	if (rolling(o)) {
+		size_t n = 0;
+		if (count_targets(c, o->target, &n, &code) != QL_OK)
+			goto out;
+		lifetime = (int64_t)o->timeout * batches_for(o, n);
+		if (lifetime > QL_MAX_COMMAND_LIFETIME)
+			lifetime = QL_MAX_COMMAND_LIFETIME;
+		ro.canary = o->canary;
+		ro.batch = o->batch;
+		ro.batch_percent = o->batch_pct;
+		ro.has_max_failures = o->has_max_failures;
+		ro.max_failures = o->max_failures;
+		ro.max_failures_percent = o->max_failures_pct;
+		ro.host_timeout = (uint32_t)o->timeout;
+	}
+	if (sign_command(c, o, action, handle, args, n_args, lifetime, job_id, &env, &env_len) !=
+	    QL_OK) {
 		fprintf(stderr, "quell: cannot sign the command\n");
 		code = QCLI_EXIT_NOT_OK;
 		goto out;
@@ -443,6 +559,8 @@ int qcli_run(const struct qcli_opts *o, const char *action, const char *handle, 
 	req.req_case = QUELL__CONTROL_REQUEST__REQ_SUBMIT;
 	req.submit.data = env;
 	req.submit.len = env_len;
+	if (rolling(o))
+		req.rollout = &ro;
 	Quell__ControlReply *r = qcli_call(c, &req, 0, &code);
 	if (r == NULL)
 		goto out;

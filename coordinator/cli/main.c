@@ -24,7 +24,8 @@ static void usage(FILE *f)
 		fprintf(f, "  %-40s %s\n", verbs[i]->usage, verbs[i]->summary);
 	fprintf(f, "\ncommon options: -t/--target SELECTOR (default all), --reason TEXT,\n"
 	           "  --timeout SECONDS (default 10), --json, --config FILE (or QUELL_CONFIG),\n"
-	           "  -n/--dry-run (agents say what they would change, and change nothing)\n"
+	           "  -n/--dry-run (agents say what they would change, and change nothing),\n"
+	           "  --canary N, --batch N|P%%, --max-failures N|P%% (safe rollout)\n"
 	           "exit status: 0 every host ok, 1 some host not ok, 2 usage,\n"
 	           "  3 coordinator unreachable or operator refused\n");
 }
