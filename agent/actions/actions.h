@@ -61,6 +61,8 @@ extern const struct qa_action *const qa_actions[];
  */
 struct cJSON;
 bool qa_undo_set(const struct qa_action_ctx *ctx, struct cJSON *o);
+/* The common case: {"previous": "<previous>"}. */
+bool qa_undo_previous(const struct qa_action_ctx *ctx, const char *previous);
 
 /* Value of argument `key`, or NULL. */
 const char *qa_arg(const struct qa_action_ctx *ctx, const char *key);

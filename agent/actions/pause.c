@@ -14,7 +14,6 @@
  * The undo record says what the worker was before ({"previous":"paused"},
  * "running", or "unknown" for stop/start, which has no way to tell).
  */
-#include <cjson/cJSON.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -37,15 +36,6 @@ static enum ql_err pause_check(const struct qa_action_ctx *ctx)
 	return QL_OK;
 }
 
-static void set_undo(const struct qa_action_ctx *ctx, const char *previous)
-{
-	cJSON *o = cJSON_CreateObject();
-	if (o && cJSON_AddStringToObject(o, "previous", previous))
-		qa_undo_set(ctx, o);
-	else
-		cJSON_Delete(o);
-}
-
 static enum ql_err by_file(const struct qa_action_ctx *ctx, bool pause)
 {
 	const char *path = ctx->handle->pause_file, *name = ctx->handle->name;
@@ -62,7 +52,7 @@ static enum ql_err by_file(const struct qa_action_ctx *ctx, bool pause)
 		                         : "");
 		return QL_OK;
 	}
-	set_undo(ctx, paused ? "paused" : "running");
+	qa_undo_previous(ctx, paused ? "paused" : "running");
 	if (pause) {
 		err = qa_write_atomically(path, PAUSE_TEXT, strlen(PAUSE_TEXT), 0644, (uid_t)-1,
 		                          (gid_t)-1, ctx->detail, ctx->detail_len);
@@ -87,7 +77,7 @@ static enum ql_err by_commands(const struct qa_action_ctx *ctx, bool pause)
 		snprintf(ctx->detail, ctx->detail_len, "%s: would run %s", name, a->argv[0]);
 		return QL_OK;
 	}
-	set_undo(ctx, "unknown");
+	qa_undo_previous(ctx, "unknown");
 	char why[512];
 	enum ql_err err = qa_proc_run(a->argv, ctx->deadline_ms, why, sizeof why);
 	snprintf(ctx->detail, ctx->detail_len, "%s %s (%s)", name,
@@ -160,7 +150,7 @@ static enum ql_err signal_groups(const struct qa_action_ctx *ctx, const struct q
 		qa_detail_append(ctx->detail, ctx->detail_len, " %d", (int)groups[i]);
 	if (ctx->dry_run)
 		return QL_OK;
-	set_undo(ctx, previous_state(m));
+	qa_undo_previous(ctx, previous_state(m));
 	for (size_t i = 0; i < ng; i++) {
 		int e = qa_proc_signal_group(groups[i], pause ? SIGSTOP : SIGCONT);
 		if (e != 0 && e != ESRCH) {

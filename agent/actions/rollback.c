@@ -22,7 +22,6 @@
  *
  * Arguments: none (always the previous release). Undo: {"previous": "v2"}.
  */
-#include <cjson/cJSON.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -169,15 +168,6 @@ static enum ql_err switch_link(const struct qa_action_ctx *ctx, const char *targ
 	return err == QL_OK || err == QL_ERR_DENIED ? err : QL_ERR_ACTION_FAILED;
 }
 
-static void set_undo(const struct qa_action_ctx *ctx, const char *previous)
-{
-	cJSON *o = cJSON_CreateObject();
-	if (o && cJSON_AddStringToObject(o, "previous", previous))
-		qa_undo_set(ctx, o);
-	else
-		cJSON_Delete(o);
-}
-
 static enum ql_err rollback_run(const struct qa_action_ctx *ctx)
 {
 	const struct qa_handle *h = ctx->handle;
@@ -229,7 +219,7 @@ static enum ql_err rollback_run(const struct qa_action_ctx *ctx)
 		err = QL_ERR_TIMEOUT;
 		goto out;
 	}
-	set_undo(ctx, current); /* recorded before the change: a crash keeps it */
+	qa_undo_previous(ctx, current); /* recorded before the change: a crash keeps it */
 	err = switch_link(ctx, next);
 	if (err != QL_OK)
 		goto out;

@@ -43,3 +43,13 @@ bool qa_undo_set(const struct qa_action_ctx *ctx, cJSON *o)
 	cJSON_Delete(o);
 	return fits;
 }
+
+bool qa_undo_previous(const struct qa_action_ctx *ctx, const char *previous)
+{
+	cJSON *o = cJSON_CreateObject();
+	if (o == NULL || !cJSON_AddStringToObject(o, "previous", previous)) {
+		cJSON_Delete(o);
+		return false;
+	}
+	return qa_undo_set(ctx, o);
+}
