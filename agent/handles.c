@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <libgen.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -23,7 +24,7 @@
 #define MATCHERS (T(PROCESS) | T(WORKER) | T(SERVICE))
 #define ALL_TYPES 0xffffu
 
-enum kind { K_PATH, K_GLOB, K_ARGV, K_INT, K_SIGNAL, K_FORMAT };
+enum kind { K_PATH, K_GLOB, K_ARGV, K_INT, K_SIGNAL, K_FORMAT, K_USER };
 
 struct key {
 	const char *name;
@@ -46,6 +47,7 @@ static const struct key keys[] = {
 	{"match_exe", K_PATH, F(match_exe), MATCHERS, 0, 0, EXISTS_NOTHING},
 	{"match_cmdline", K_GLOB, F(match_cmdline), MATCHERS, 0, 0, EXISTS_NOTHING},
 	{"pidfile", K_PATH, F(pidfile), MATCHERS, 0, 0, EXISTS_NOTHING},
+	{"user", K_USER, F(uid), MATCHERS, 0, 0, EXISTS_NOTHING},
 	{"cgroup", K_PATH, F(cgroup), MATCHERS, 0, 0, EXISTS_NOTHING},
 	{"signal", K_SIGNAL, F(signal), T(PROCESS), 0, 0, EXISTS_NOTHING},
 	{"grace", K_INT, F(grace_s), T(PROCESS) | T(SERVICE), 0, 600, EXISTS_NOTHING},
@@ -244,6 +246,16 @@ static bool set_value(struct qa_handle *h, const struct key *k, const char *valu
 			return false;
 		}
 		*(int *)field = sig;
+		return true;
+	}
+	case K_USER: {
+		struct passwd *pw = getpwnam(value);
+		if (pw == NULL) {
+			snprintf(why, whylen, "user: no user named '%s' on this host", value);
+			return false;
+		}
+		h->uid = pw->pw_uid;
+		h->has_user = true;
 		return true;
 	}
 	case K_FORMAT:

@@ -5,7 +5,7 @@
  *
  *   type = maintenance  file                      (the file the web server checks)
  *   type = flags        file, format = json|kv    (the app's feature-flag file)
- *   type = process      match_exe | match_cmdline | pidfile | cgroup,
+ *   type = process      match_exe | match_cmdline | pidfile | cgroup, [user],
  *                       [signal = TERM], [grace = 5]          (kill)
  *   type = worker       pause_file | (stop + start) | a match (SIGSTOP/SIGCONT
  *                       of the matched processes' groups)     (pause, resume)
@@ -23,6 +23,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 enum qa_handle_type {
 	QA_HANDLE_NONE = 0,
@@ -59,9 +60,11 @@ struct qa_handle {
 	char *match_exe;     /* /proc/PID/exe equals this path */
 	char *match_cmdline; /* fnmatch() glob against the cmdline, words joined by spaces */
 	char *pidfile;
-	char *cgroup; /* a cgroup v2 directory: its cgroup.procs */
-	int signal;   /* kill: first signal (default SIGTERM) */
-	int grace_s;  /* kill: seconds before SIGKILL */
+	char *cgroup;  /* a cgroup v2 directory: its cgroup.procs */
+	bool has_user; /* `user = NAME`: only processes running as this user match */
+	uid_t uid;
+	int signal;  /* kill: first signal (default SIGTERM) */
+	int grace_s; /* kill: seconds before SIGKILL */
 
 	char *pause_file; /* worker */
 	struct qa_argv stop, start, restart, reload;

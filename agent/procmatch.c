@@ -171,14 +171,25 @@ static bool exe_matches(pid_t pid, const char *want)
 }
 
 /* Add one candidate pid, or say why the whole match is refused. */
-static enum ql_err consider(pid_t pid, unsigned flags, struct qa_matches *m, char *detail,
-                            size_t detail_len)
+/* The user a process runs as (the owner of /proc/PID), or -1 if it is gone. */
+static uid_t proc_uid(pid_t pid)
+{
+	char path[32];
+	struct stat st;
+	snprintf(path, sizeof path, "/proc/%d", (int)pid);
+	return stat(path, &st) == 0 ? st.st_uid : (uid_t)-1;
+}
+
+static enum ql_err consider(const struct qa_handle *h, pid_t pid, unsigned flags,
+                            struct qa_matches *m, char *detail, size_t detail_len)
 {
 	struct qa_proc p;
 	unsigned long pf;
 	if (pid <= 0 || !stat_flags(pid, &p, &pf) || (pf & PF_KTHREAD) || p.state == 'Z' ||
 	    p.state == 'X')
 		return QL_OK; /* gone by now, a kernel thread or already dead: not a match */
+	if (h->has_user && proc_uid(pid) != h->uid)
+		return QL_OK; /* `user =`: another user's process never matches */
 	const char *who = NULL;
 	if (pid == 1)
 		who = "init";
@@ -262,7 +273,7 @@ static enum ql_err find_pidfile(const struct qa_handle *h, unsigned flags, struc
 		         h->pidfile, (unsigned)owner, (int)pid, (unsigned)pst.st_uid);
 		return QL_ERR_DENIED;
 	}
-	return consider(pid, flags, m, detail, detail_len);
+	return consider(h, pid, flags, m, detail, detail_len);
 }
 
 static enum ql_err find_cgroup(const struct qa_handle *h, unsigned flags, struct qa_matches *m,
@@ -284,7 +295,7 @@ static enum ql_err find_cgroup(const struct qa_handle *h, unsigned flags, struct
 		const char *rest = s;
 		pid_t pid = parse_pid(s, &rest);
 		if (pid)
-			err = consider(pid, flags, m, detail, detail_len);
+			err = consider(h, pid, flags, m, detail, detail_len);
 		s = strchr(rest, '\n');
 		s = s ? s + 1 : "";
 	}
@@ -312,7 +323,7 @@ static enum ql_err find_scan(const struct qa_handle *h, unsigned flags, struct q
 		bool hit = h->match_exe ? exe_matches(pid, h->match_exe)
 		                        : cmdline_matches(pid, h->match_cmdline);
 		if (hit)
-			err = consider(pid, flags, m, detail, detail_len);
+			err = consider(h, pid, flags, m, detail, detail_len);
 	}
 	closedir(d);
 	return err;

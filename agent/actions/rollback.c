@@ -220,6 +220,19 @@ static enum ql_err rollback_run(const struct qa_action_ctx *ctx)
 		goto out;
 	}
 	qa_undo_previous(ctx, current); /* recorded before the change: a crash keeps it */
+	/* A deploy may have moved the link meanwhile: never roll back over it. */
+	char again[PATH_MAX];
+	bool same = qa_file_readlink(h->link, again, sizeof again, ctx->detail, ctx->detail_len) ==
+	            QL_OK;
+	for (size_t k = strlen(again); same && k > 1 && again[k - 1] == '/'; k--)
+		again[k - 1] = '\0'; /* as read_current() trimmed it */
+	if (!same || strcmp(again, target) != 0) {
+		snprintf(ctx->detail, ctx->detail_len,
+		         "%s: %s changed while rolling back (a deploy?); nothing was switched",
+		         h->name, h->link);
+		err = QL_ERR_ACTION_FAILED;
+		goto out;
+	}
 	err = switch_link(ctx, next);
 	if (err != QL_OK)
 		goto out;

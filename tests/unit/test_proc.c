@@ -240,6 +240,17 @@ static void test_hostile_pidfiles(void **state)
 	assert_int_equal(qa_proc_find(&h, 0, m, detail, sizeof detail), QL_OK);
 	assert_int_equal(m->n, 1);
 
+	/* `user =`: another user's process never matches, however it looks. */
+	char cmdline2[128];
+	snprintf(cmdline2, sizeof cmdline2, "%s", cmdline);
+	struct qa_handle u = {
+		.name = "t", .match_cmdline = cmdline2, .has_user = true, .uid = getuid() + 1};
+	assert_int_equal(qa_proc_find(&u, 0, m, detail, sizeof detail), QL_OK);
+	assert_int_equal(m->n, 0);
+	u.uid = getuid();
+	assert_int_equal(qa_proc_find(&u, 0, m, detail, sizeof detail), QL_OK);
+	assert_int_equal(m->n, 1);
+
 	/* A pidfile too long to be a pid is not cut down to one. */
 	tu_write_str(pidfile,
 	             "1234567890123456789012345678901234567890123456789012345678901234567\n");
