@@ -19,6 +19,7 @@
 
 #include "fsutil.h"
 #include "instances.h"
+#include "log.h"
 
 #define TRACK_MAX (64 * 1024)
 #define STOP_GRACE_MS 3000
@@ -64,7 +65,9 @@ static bool parse_line(const char *line, struct qa_instance *in)
 			return false;
 		s = end + (k < 3);
 	}
-	if (v[0] >= QA_MAX_INSTANCES || v[1] < 1 || v[1] > 65535 || v[2] <= 1 || v[2] > 4194304)
+	/* pid 0: "starting" (recorded before the spawn; see qa_instances_start) */
+	if (v[0] >= QA_MAX_INSTANCES || v[1] < 1 || v[1] > 65535 || v[2] == 1 || v[2] > 4194304 ||
+	    (v[2] == 0 && v[3] != 0))
 		return false;
 	*in = (struct qa_instance){.index = (int)v[0], .port = (int)v[1], .child.out_fd = -1};
 	in->proc.pid = (pid_t)v[2];
@@ -82,8 +85,47 @@ static void insert_sorted(struct qa_instances *t, const struct qa_instance *in)
 	t->n++;
 }
 
+/*
+ * An instance recorded as "starting" whose start the agent did not live to
+ * record: if a session leader runs exactly its command line, it is ours.
+ */
+static bool adopt(struct qa_instances *t, struct qa_instance *in)
+{
+	const struct qa_handle *h = t->ctx->handle;
+	char **argv, why[256], line[QA_MAX_PATH * 2] = "", detail[256];
+	if (qa_argv_expand(&h->command, in->index, in->port, &argv, why, sizeof why) != QL_OK)
+		return false;
+	/* The words joined by spaces, as procmatch shows a cmdline; glob characters escaped. */
+	size_t used = 0;
+	for (size_t i = 0; argv[i] && used + 2 < sizeof line; i++) {
+		if (i > 0)
+			line[used++] = ' ';
+		for (const char *c = argv[i]; *c && used + 3 < sizeof line; c++) {
+			if (strchr("*?[]\\", *c))
+				line[used++] = '\\'; /* literal in the fnmatch() glob */
+			line[used++] = *c;
+		}
+	}
+	line[used] = '\0';
+	qa_argv_expanded_free(argv);
+	struct qa_handle probe = {.name = h->name, .match_cmdline = line};
+	struct qa_matches *m = malloc(sizeof *m);
+	bool found = false;
+	if (m && qa_proc_find(&probe, 0, m, detail, sizeof detail) == QL_OK) {
+		for (size_t i = 0; i < m->n && !found; i++) {
+			if (m->p[i].sid == m->p[i].pid) {
+				in->proc = m->p[i];
+				found = true;
+			}
+		}
+	}
+	free(m);
+	return found;
+}
+
 static enum ql_err parse_file(struct qa_instances *t, char *text)
 {
+	size_t adopted = 0;
 	int lineno = 0;
 	char *save = NULL;
 	for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
@@ -97,6 +139,15 @@ static enum ql_err parse_file(struct qa_instances *t, char *text)
 			        t->path, lineno);
 			return QL_ERR_ACTION_FAILED;
 		}
+		if (in.proc.pid == 0) { /* the agent died between recording and starting it */
+			if (adopt(t, &in)) {
+				insert_sorted(t, &in);
+				adopted++;
+			} else {
+				t->dropped++;
+			}
+			continue;
+		}
 		struct qa_proc now;
 		if (!qa_proc_stat(in.proc.pid, &now) || now.starttime != in.proc.starttime ||
 		    now.state == 'Z' || now.state == 'X') {
@@ -106,6 +157,8 @@ static enum ql_err parse_file(struct qa_instances *t, char *text)
 		in.proc = now;
 		insert_sorted(t, &in);
 	}
+	if (adopted && qa_instances_save(t) != QL_OK)
+		return QL_ERR_ACTION_FAILED;
 	return QL_OK;
 }
 
@@ -180,18 +233,35 @@ enum ql_err qa_instances_start(struct qa_instances *t, int index)
 	enum ql_err err = qa_argv_expand(&h->command, index, port, &argv, t->why, sizeof t->why);
 	if (err != QL_OK)
 		return err;
-	struct qa_instance in = {.index = index, .port = port, .pending = true};
+	struct qa_instance in = {.index = index, .port = port, .pending = true, .child.out_fd = -1};
+	/* Recorded as starting (pid 0) before the spawn: an agent killed right
+	 * after it adopts the running instance on the next load (see adopt()). */
+	insert_sorted(t, &in);
+	err = qa_instances_save(t);
+	remove_at(t, (size_t)qa_instances_find(t, index));
+	if (err != QL_OK) {
+		qa_argv_expanded_free(argv);
+		return err;
+	}
 	err = qa_proc_spawn(argv, QA_SPAWN_SETSID | QA_SPAWN_DETACH | QA_SPAWN_CAPTURE, &in.child,
 	                    t->why, sizeof t->why);
 	qa_argv_expanded_free(argv);
-	if (err != QL_OK)
+	if (err != QL_OK) {
+		if (qa_instances_save(t) != QL_OK) /* forget the "starting" line */
+			ql_warn("%s", t->why);     /* (the next load drops it: nothing runs) */
 		return err;
+	}
 	if (!qa_proc_stat(in.child.pid, &in.proc)) {
 		char out[QA_PROC_STDERR_MAX + 1];
 		qa_proc_output(&in.child, out, sizeof out);
 		set_why(t, "instance %d (port %d) exited at once%s%s", index, port,
 		        out[0] ? ": " : "", out);
 		qa_child_fini(&in.child);
+		char keep[sizeof t->why];
+		snprintf(keep, sizeof keep, "%s", t->why);
+		if (qa_instances_save(t) != QL_OK) /* forget the "starting" line */
+			ql_warn("%s", t->why);
+		snprintf(t->why, sizeof t->why, "%s", keep);
 		return QL_ERR_ACTION_FAILED;
 	}
 	insert_sorted(t, &in);

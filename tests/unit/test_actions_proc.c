@@ -412,6 +412,45 @@ static void test_scale_tracking(void **state)
 	free(file);
 	free(blocked);
 
+	/* Killed between recording "starting" (pid 0) and recording the pid: the
+	 * next scale adopts the instance that runs, instead of starting another. */
+	char arg[64];
+	snprintf(arg, sizeof arg, "120.%d%d", (int)getpid(), 5);
+	qa_argv_free(&h.command);
+	char tmpl[96];
+	snprintf(tmpl, sizeof tmpl, "/bin/sleep %.*s{port}", (int)strlen(arg) - 1, arg);
+	assert_true(qa_argv_parse(tmpl, &h.command, why, sizeof why));
+	h.port_base = 5;
+	char *argv[] = {"/bin/sleep", arg, NULL};
+	struct qa_child orphan;
+	assert_int_equal(qa_proc_spawn(argv, QA_SPAWN_SETSID, &orphan, why, sizeof why), QL_OK);
+	char want[160];
+	snprintf(want, sizeof want, "/bin/sleep %s", arg);
+	struct qa_handle seen = {.name = "t", .match_cmdline = want};
+	m = malloc(sizeof *m);
+	assert_non_null(m);
+	int64_t until = ql_mono_ms() + 5000;
+	do
+		assert_int_equal(qa_proc_find(&seen, 0, m, why, sizeof why), QL_OK);
+	while (m->n == 0 && ql_mono_ms() < until);
+	assert_int_equal(m->n, 1);
+	tu_write_str(track, "0 5 0 0\n");
+	setup_run(&r, &h, dir, false, "count", "1", NULL);
+	r.ctx.deadline_ms = ql_mono_ms() + 300; /* sleep answers on no port */
+	(void)act("scale", &r);
+	char *text = tu_read(track, NULL);
+	char line[64];
+	snprintf(line, sizeof line, "0 5 %d ", (int)orphan.pid);
+	assert_non_null(strstr(text, line)); /* adopted, not started again */
+	free(text);
+	assert_int_equal(qa_proc_find(&seen, 0, m, why, sizeof why), QL_OK);
+	assert_int_equal(m->n, 1);
+	free(m);
+	kill(orphan.pid, SIGKILL);
+	int st;
+	assert_int_equal(qa_proc_wait(&orphan, ql_mono_ms() + 5000, &st), QL_OK);
+	qa_child_fini(&orphan);
+
 	qa_argv_free(&h.command);
 	free(track);
 	tu_rmtree(dir);
