@@ -244,16 +244,16 @@ static int spawn_locked(char *const argv[], unsigned flags, posix_spawn_file_act
 	return rc;
 }
 
-enum ql_err qa_proc_spawn(char *const argv[], unsigned flags, struct qa_child *c, char *detail,
-                          size_t detail_len)
+/* Start argv with stdout and stderr on out_fd (owned by c from here on; -1: /dev/null). */
+static enum ql_err spawn_with(char *const argv[], unsigned flags, int out_fd, struct qa_child *c,
+                              char *detail, size_t detail_len)
 {
-	*c = (struct qa_child){.pid = -1, .out_fd = -1};
+	*c = (struct qa_child){.pid = -1, .out_fd = out_fd};
 	if (argv == NULL || argv[0] == NULL || argv[0][0] != '/') {
 		snprintf(detail, detail_len, "a command must start with an absolute path");
+		qa_child_fini(c);
 		return QL_ERR_CONFIG;
 	}
-	if (flags & QA_SPAWN_CAPTURE)
-		c->out_fd = capture_fd(); /* -1: run it anyway, output to /dev/null */
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t at;
 	int rc = posix_spawn_file_actions_init(&fa);
@@ -281,6 +281,26 @@ fail:
 	qa_child_fini(c);
 	c->pid = -1;
 	return rc == ENOMEM ? QL_ERR_NOMEM : QL_ERR_ACTION_FAILED;
+}
+
+enum ql_err qa_proc_spawn(char *const argv[], unsigned flags, struct qa_child *c, char *detail,
+                          size_t detail_len)
+{
+	/* capture_fd() == -1: run it anyway, output to /dev/null */
+	int out_fd = (flags & QA_SPAWN_CAPTURE) ? capture_fd() : -1;
+	return spawn_with(argv, flags, out_fd, c, detail, detail_len);
+}
+
+enum ql_err qa_proc_spawn_logged(char *const argv[], unsigned flags, const char *log_path,
+                                 struct qa_child *c, char *detail, size_t detail_len)
+{
+	int fd = open(log_path, O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		*c = (struct qa_child){.pid = -1, .out_fd = -1};
+		snprintf(detail, detail_len, "cannot open %s: %s", log_path, strerror(errno));
+		return QL_ERR_ACTION_FAILED;
+	}
+	return spawn_with(argv, flags & ~(unsigned)QA_SPAWN_CAPTURE, fd, c, detail, detail_len);
 }
 
 void qa_sleep_until(int64_t deadline_ms, int ms)

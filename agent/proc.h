@@ -67,6 +67,15 @@ QL_NODISCARD enum ql_err qa_proc_spawn(char *const argv[], unsigned flags, struc
  * its whole process group, reap it and return QL_ERR_TIMEOUT. *status is a
  * waitpid() status.
  */
+/*
+ * As qa_proc_spawn with QA_SPAWN_CAPTURE, but the output goes to log_path
+ * (created or truncated, 0600), with no size limit: for children that
+ * outlive their action (instances), which must never get a write error
+ * once the small capture is full. qa_proc_output() reads its start.
+ */
+QL_NODISCARD enum ql_err qa_proc_spawn_logged(char *const argv[], unsigned flags,
+                                              const char *log_path, struct qa_child *c,
+                                              char *detail, size_t detail_len);
 QL_NODISCARD enum ql_err qa_proc_wait(struct qa_child *c, int64_t deadline_ms, int *status);
 /* Up to len-1 bytes of what the child wrote so far, one line, printable. */
 void qa_proc_output(const struct qa_child *c, char *buf, size_t len);

@@ -243,8 +243,18 @@ enum ql_err qa_instances_start(struct qa_instances *t, int index)
 		qa_argv_expanded_free(argv);
 		return err;
 	}
-	err = qa_proc_spawn(argv, QA_SPAWN_SETSID | QA_SPAWN_DETACH | QA_SPAWN_CAPTURE, &in.child,
-	                    t->why, sizeof t->why);
+	/* Its output goes to a log of its own: a long-lived instance must never
+	 * get a write error once a small capture buffer is full. */
+	char logdir[sizeof t->path], log[sizeof t->path + 64];
+	snprintf(logdir, sizeof logdir, "%s/instance-logs", t->ctx->state_dir);
+	snprintf(log, sizeof log, "%s/%s.%d.log", logdir, h->name, index);
+	if (mkdir(logdir, 0700) != 0 && errno != EEXIST) {
+		set_why(t, "mkdir %s: %s", logdir, strerror(errno));
+		err = QL_ERR_ACTION_FAILED;
+	} else {
+		err = qa_proc_spawn_logged(argv, QA_SPAWN_SETSID | QA_SPAWN_DETACH, log, &in.child,
+		                           t->why, sizeof t->why);
+	}
 	qa_argv_expanded_free(argv);
 	if (err != QL_OK) {
 		if (qa_instances_save(t) != QL_OK) /* forget the "starting" line */

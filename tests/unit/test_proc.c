@@ -263,6 +263,30 @@ static void test_hostile_pidfiles(void **state)
 	tu_rmtree(dir);
 }
 
+/* A long-lived child logging more than the small capture holds never gets a write error. */
+static void test_logged_child_can_write_much(void **state)
+{
+	(void)state;
+	char *dir = tu_mkdtemp();
+	char *log = tu_path(dir, "x.log"), detail[512], out[QA_PROC_STDERR_MAX + 1];
+	char *argv[] = {"/bin/sh", "-c", "head -c 20000 /dev/zero | tr '\\0' x >&2 && echo done",
+	                NULL};
+	struct qa_child c;
+	int st;
+	assert_int_equal(
+		qa_proc_spawn_logged(argv, QA_SPAWN_SETSID, log, &c, detail, sizeof detail), QL_OK);
+	assert_int_equal(qa_proc_wait(&c, ql_mono_ms() + 10000, &st), QL_OK);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	qa_proc_output(&c, out, sizeof out);
+	assert_true(strncmp(out, "xxxx", 4) == 0);
+	qa_child_fini(&c);
+	struct stat sb;
+	assert_int_equal(stat(log, &sb), 0);
+	assert_int_equal(sb.st_size, 20005);
+	free(log);
+	tu_rmtree(dir);
+}
+
 static void test_timeout_kills_group_and_reaps(void **state)
 {
 	(void)state;
@@ -468,6 +492,7 @@ int main(void)
 		cmocka_unit_test(test_find_by_cmdline_pidfile_exe),
 		cmocka_unit_test(test_never_init_self_parent),
 		cmocka_unit_test(test_hostile_pidfiles),
+		cmocka_unit_test(test_logged_child_can_write_much),
 		cmocka_unit_test(test_timeout_kills_group_and_reaps),
 		cmocka_unit_test(test_run_reports_exit_and_output),
 		cmocka_unit_test(test_reaper_keeps_status),
