@@ -136,6 +136,22 @@ static const char *previous_state(const struct qa_matches *m)
 	return stopped == 0 ? "running" : stopped == m->n ? "paused" : "partly paused";
 }
 
+/*
+ * Right before signalling a whole group: is one of the processes we matched
+ * (same pid, same start time) still in it? If they all exited, the group id
+ * may already belong to a stranger's new session; we leave it alone.
+ */
+static bool group_still_ours(const struct qa_matches *m, pid_t pgid)
+{
+	for (size_t i = 0; i < m->n; i++) {
+		struct qa_proc now;
+		if (m->p[i].pgid == pgid && qa_proc_stat(m->p[i].pid, &now) &&
+		    now.starttime == m->p[i].starttime && now.pgid == pgid)
+			return true;
+	}
+	return false;
+}
+
 static enum ql_err signal_groups(const struct qa_action_ctx *ctx, const struct qa_matches *m,
                                  bool pause)
 {
@@ -152,7 +168,9 @@ static enum ql_err signal_groups(const struct qa_action_ctx *ctx, const struct q
 		return QL_OK;
 	qa_undo_previous(ctx, previous_state(m));
 	for (size_t i = 0; i < ng; i++) {
-		int e = qa_proc_signal_group(groups[i], pause ? SIGSTOP : SIGCONT);
+		int e = group_still_ours(m, groups[i])
+		                ? qa_proc_signal_group(groups[i], pause ? SIGSTOP : SIGCONT)
+		                : ESRCH;
 		if (e != 0 && e != ESRCH) {
 			qa_detail_append(ctx->detail, ctx->detail_len, "; group %d: %s",
 			                 (int)groups[i], strerror(e));
