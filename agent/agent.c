@@ -38,6 +38,7 @@
 #include "codec.h"
 #include "envelope.h"
 #include "exec.h"
+#include "fsutil.h"
 #include "keys.h"
 #include "log.h"
 #include "proc.h"
@@ -556,8 +557,25 @@ fail:
 	return QL_ERR_TRANSPORT;
 }
 
+/* Temporary files a crash left next to the files the handles change. */
+static void clean_temps(const struct qa_config *cfg)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < cfg->n_handles; i++) {
+		const struct qa_handle *h = &cfg->handles[i];
+		const char *paths[] = {h->file, h->pause_file, h->link};
+		for (size_t k = 0; k < sizeof paths / sizeof paths[0]; k++)
+			if (paths[k])
+				n += qa_clean_temps(paths[k]);
+	}
+	if (n)
+		ql_info("removed %zu temporary file%s left by an interrupted action", n,
+		        n == 1 ? "" : "s");
+}
+
 enum ql_err qa_agent_start(struct qa_agent *a, char *why, size_t whylen)
 {
+	clean_temps(a->cfg);
 	if (pthread_create(&a->executor, NULL, executor_main, a) != 0) {
 		snprintf(why, whylen, "cannot start the executor thread");
 		return QL_ERR_NOMEM;

@@ -1,6 +1,7 @@
 /*
  * fsutil.c: safe, atomic file changes and bounded reads (see fsutil.h).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -281,4 +282,27 @@ enum ql_err qa_symlink_replace(const char *path, const char *target, char *detai
 	}
 	qa_dir_close(&d);
 	return err;
+}
+
+size_t qa_clean_temps(const char *path)
+{
+	char why[256], prefix[NAME_MAX + 16];
+	struct qa_dir d;
+	if (qa_dir_open(path, &d, why, sizeof why) != QL_OK)
+		return 0;
+	snprintf(prefix, sizeof prefix, ".%.200s.quell-", d.name);
+	size_t plen = strlen(prefix), removed = 0;
+	int fd = dup(d.fd);
+	DIR *dir = fd >= 0 ? fdopendir(fd) : NULL;
+	if (dir == NULL && fd >= 0)
+		close(fd);
+	for (struct dirent *e; dir && (e = readdir(dir)) != NULL;) {
+		if (strncmp(e->d_name, prefix, plen) != 0 || strlen(e->d_name) != plen + 16)
+			continue;
+		removed += unlinkat(d.fd, e->d_name, 0) == 0;
+	}
+	if (dir)
+		closedir(dir);
+	qa_dir_close(&d);
+	return removed;
 }

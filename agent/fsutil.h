@@ -69,4 +69,11 @@ QL_NODISCARD enum ql_err qa_file_readlink(const char *path, char *buf, size_t si
 QL_NODISCARD enum ql_err qa_symlink_replace(const char *path, const char *target, char *detail,
                                             size_t detail_len);
 
+/*
+ * Remove temporary files an earlier run left next to path when it died
+ * between creating and renaming them (".NAME.quell-XXXXXXXXXXXXXXXX").
+ * Returns how many were removed.
+ */
+size_t qa_clean_temps(const char *path);
+
 #endif

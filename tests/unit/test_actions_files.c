@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "actions/actions.h"
+#include "fsutil.h"
 #include "handles.h"
 #include "ql_limits.h"
 #include "tutil.h"
@@ -571,6 +572,26 @@ static void writes_refuse_paths_others_control(void **state)
 	tu_rmtree(dir);
 }
 
+static void stale_temps_are_cleaned(void **state)
+{
+	(void)state;
+	char *dir = tu_mkdtemp();
+	char *path = tu_path(dir, "flags.json"),
+	     *stale = tu_path(dir, ".flags.json.quell-0123456789abcdef");
+	char *other = tu_path(dir, ".other.quell-0123456789abcdef");
+	tu_write_str(path, "{}\n");
+	tu_write_str(stale, "half");
+	tu_write_str(other, "not ours to judge");
+	assert_int_equal(qa_clean_temps(path), 1);
+	assert_false(tu_exists(stale));
+	assert_true(tu_exists(other));
+	assert_true(tu_exists(path));
+	free(path);
+	free(stale);
+	free(other);
+	tu_rmtree(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -586,6 +607,7 @@ int main(void)
 		cmocka_unit_test(maintenance_undo_records_previous),
 		cmocka_unit_test(undo_saved_before_the_change),
 		cmocka_unit_test(writes_refuse_paths_others_control),
+		cmocka_unit_test(stale_temps_are_cleaned),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
