@@ -68,6 +68,7 @@ static struct qa_handle *handle_for(struct parse *p, const char *name)
 		return NULL;
 	struct qa_handle *h = &c->handles[c->n_handles];
 	memset(h, 0, sizeof *h);
+	h->grace_s = -1; /* unset: the type's default (0 is a valid grace) */
 	h->name = strdup(name);
 	if (h->name == NULL)
 		return NULL;

@@ -341,6 +341,8 @@ static bool template_ok(const struct qa_argv *a, char *why, size_t whylen)
 
 bool qa_handle_finish(struct qa_handle *h, char *why, size_t whylen)
 {
+	if (h->grace_s < 0 && h->type != QA_HANDLE_PROCESS && h->type != QA_HANDLE_SERVICE)
+		h->grace_s = 0;
 	if (h->timeout_s == 0)
 		h->timeout_s = 30;
 	if (n_matchers(h) > 1) {
@@ -362,7 +364,7 @@ bool qa_handle_finish(struct qa_handle *h, char *why, size_t whylen)
 		                              : "one of match_exe, match_cmdline, pidfile, cgroup";
 		if (h->signal == 0)
 			h->signal = SIGTERM;
-		if (h->grace_s == 0)
+		if (h->grace_s < 0)
 			h->grace_s = 5;
 		break;
 	case QA_HANDLE_WORKER: {
@@ -379,7 +381,7 @@ bool qa_handle_finish(struct qa_handle *h, char *why, size_t whylen)
 			need = "either restart, or a process match + start, not both";
 		else if (!h->restart.argv && !(qa_handle_has_match(h) && h->start.argv))
 			need = "restart = ARGV, or a process match + start = ARGV";
-		if (h->grace_s == 0)
+		if (h->grace_s < 0)
 			h->grace_s = 5;
 		break;
 	case QA_HANDLE_RELEASE:
