@@ -66,7 +66,7 @@ static void release_parked(struct qc_agent *a, struct qc_rctx *keep)
  */
 static bool due(const struct qc_jobhost *h, const struct qc_agent *a, int64_t now)
 {
-	if (h->job->deliver_until_ms < now)
+	if (h->job->deliver_until_ms < now || (h->deadline_ms && now >= h->deadline_ms))
 		return false; /* too late to start; the tick will finalize it */
 	if (h->status != QC_HOST_DELIVERED)
 		return true;

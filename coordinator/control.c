@@ -70,7 +70,7 @@ static void send_results(struct qc_rctx *rc, struct qc_job *job, uint32_t cursor
 	for (size_t i = 0; i < n; i++) {
 		struct qc_jobhost *h = &job->hosts[job->events[cursor + i]];
 		quell__host_result__init(&res[i]);
-		res[i].hostname = h->agent->hostname;
+		res[i].hostname = h->hostname;
 		res[i].status = (char *)qc_host_status_name(h->status);
 		res[i].reason = h->reason;
 		res[i].detail = h->detail ? h->detail : "";
@@ -104,7 +104,7 @@ static void send_submitted(struct qc_rctx *rc, struct qc_job *job)
 		return;
 	}
 	for (size_t i = 0; i < job->n_hosts; i++)
-		names[i] = job->hosts[i].agent->hostname;
+		names[i] = job->hosts[i].hostname;
 	r.ok = true;
 	r.job_id.data = job->id;
 	r.job_id.len = QL_JOB_ID_LEN;

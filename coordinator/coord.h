@@ -54,6 +54,8 @@ struct qc_rollout {
 struct qc_jobhost {
 	struct qc_job *job;
 	struct qc_agent *agent;
+	char hostname[QL_MAX_HOSTNAME + 1]; /* at submit: an agent may rename itself meanwhile */
+	uint32_t seq;                       /* its place among the job's final statuses */
 	enum qc_host_status status;
 	char reason[40];
 	char *detail;
@@ -95,7 +97,8 @@ struct qc_job {
 	size_t started;    /* hosts [0, started) have had their batch started */
 	size_t batch_from; /* the current batch is hosts [batch_from, started) */
 	unsigned batches;  /* batches started so far (the canary is batch 1) */
-	uint32_t *events; /* host indices in the order they became final */
+	bool resumed;      /* taken up again after a coordinator restart */
+	uint32_t *events;  /* host indices in the order they became final */
 	size_t n_events;
 	bool done;
 	int64_t done_ms;

@@ -21,7 +21,6 @@
 #include "quell.pb-c.h"
 #include "store.h"
 
-#define ANSWER_GRACE_MS 2000
 #define DONE_JOB_KEEP_MS (30 * 60 * 1000)
 
 const char *qc_host_status_name(enum qc_host_status s)
@@ -94,10 +93,11 @@ static void set_final(struct qc *c, struct qc_jobhost *h, enum qc_host_status st
 	h->updated_at = qc_now_ms();
 	dequeue(h);
 	struct qc_job *job = h->job;
+	h->seq = (uint32_t)job->n_events;
 	job->events[job->n_events++] = (uint32_t)(h - job->hosts);
 	job->n_final++;
 	if (qc_store_host_save(c->store, h, env, env_len) != QL_OK)
-		ql_warn("could not persist the result of %s", h->agent->hostname);
+		ql_warn("could not persist the result of %s", h->hostname);
 }
 
 /* A host's final status, and what follows from it: the next batch, the job's end. */
@@ -138,7 +138,7 @@ static struct qc_job *job_new(const uint8_t *env, size_t env_len, const uint8_t 
 	snprintf(job->handle, sizeof job->handle, "%s", cmd->handle);
 	job->created_ms = qc_now_ms();
 	job->deliver_until_ms = cmd->expires_at * 1000;
-	job->deadline_ms = job->deliver_until_ms + ANSWER_GRACE_MS;
+	job->deadline_ms = job->deliver_until_ms + QL_ANSWER_GRACE_MS;
 	return job;
 }
 
@@ -147,6 +147,7 @@ static struct qc_jobhost *add_host(struct qc_job *job, struct qc_agent *a)
 	struct qc_jobhost *h = &job->hosts[job->n_hosts++];
 	h->job = job;
 	h->agent = a;
+	snprintf(h->hostname, sizeof h->hostname, "%s", a->hostname);
 	h->status = QC_HOST_PENDING;
 	h->updated_at = job->created_ms;
 	return h;
@@ -182,10 +183,12 @@ static void start_batch(struct qc *c, struct qc_job *job)
 		size = left;
 	int64_t now = qc_now_ms();
 	int64_t until = r->host_timeout_s
-	                        ? now + 1000 * (int64_t)r->host_timeout_s + ANSWER_GRACE_MS
+	                        ? now + 1000 * (int64_t)r->host_timeout_s + QL_ANSWER_GRACE_MS
 	                        : job->deadline_ms;
 	if (until > job->deadline_ms)
 		until = job->deadline_ms;
+	if (job->resumed && until < now + c->cfg->hold_ms + QL_ANSWER_GRACE_MS)
+		until = now + c->cfg->hold_ms + QL_ANSWER_GRACE_MS; /* agents are reconnecting */
 	job->batch_from = job->started;
 	job->batches++;
 	for (size_t i = job->started; i < job->started + size; i++) {
@@ -251,7 +254,7 @@ static void rollout_step(struct qc *c, struct qc_job *job)
 static int by_hostname(const void *a, const void *b)
 {
 	const struct qc_jobhost *x = a, *y = b;
-	return strcmp(x->agent->hostname, y->agent->hostname);
+	return strcmp(x->hostname, y->hostname);
 }
 
 /* Begin (or, after a restart, continue) delivering a job. */
@@ -302,6 +305,22 @@ static enum qc_host_status status_from_name(const char *name)
 	return QC_HOST_PENDING; /* pending, delivered: deliver (again) */
 }
 
+static const struct qc_job *seq_job; /* for by_seq; resume runs single-threaded */
+
+static int by_seq(const void *a, const void *b)
+{
+	uint32_t x = seq_job->hosts[*(const uint32_t *)a].seq;
+	uint32_t y = seq_job->hosts[*(const uint32_t *)b].seq;
+	return x < y ? -1 : x > y;
+}
+
+static void sort_events_by_seq(struct qc_job *job)
+{
+	seq_job = job;
+	qsort(job->events, job->n_events, sizeof *job->events, by_seq);
+	seq_job = NULL;
+}
+
 /*
  * A job the coordinator was running when it stopped (or was killed): final
  * statuses stay as recorded, every other host is delivered again. An agent
@@ -346,12 +365,15 @@ static void resume_one(void *arg, const struct qc_stored_job *sj)
 		struct qc_jobhost *h = add_host(job, a);
 		h->status = status_from_name(s->status);
 		h->updated_at = s->updated_at * 1000;
+		h->seq = s->seq;
 		if (QC_HOST_FINAL(h->status)) {
 			snprintf(h->reason, sizeof h->reason, "%s", s->reason);
 			h->detail = strdup(s->detail);
 		}
 	}
 	qsort(job->hosts, job->n_hosts, sizeof *job->hosts, by_hostname);
+	/* The final statuses in the order they first came in, so a CLI that was
+	 * following the job continues from its cursor without gaps or repeats. */
 	for (size_t i = 0; i < job->n_hosts; i++) {
 		if (QC_HOST_FINAL(job->hosts[i].status)) {
 			job->events[job->n_events++] = (uint32_t)i;
@@ -359,7 +381,9 @@ static void resume_one(void *arg, const struct qc_stored_job *sj)
 			n_final++;
 		}
 	}
+	sort_events_by_seq(job);
 	job->rollout = sj->rollout;
+	job->resumed = true;
 	HASH_ADD(hh, c->jobs, id, QL_JOB_ID_LEN, job);
 	ql_info("resumed job %s (%s %s): %zu of %zu hosts already final", hex, job->action,
 	        job->handle, n_final, job->n_hosts);

@@ -30,7 +30,8 @@ static const char schema[] =
 	"CREATE TABLE IF NOT EXISTS job_hosts ("
 	"  job_id BLOB NOT NULL, hostname TEXT NOT NULL, pubkey BLOB NOT NULL,"
 	"  status TEXT NOT NULL, reason TEXT NOT NULL DEFAULT '', detail TEXT NOT NULL DEFAULT '',"
-	"  updated_at INTEGER NOT NULL, result BLOB, PRIMARY KEY (job_id, hostname));"
+	"  updated_at INTEGER NOT NULL, result BLOB, seq INTEGER NOT NULL DEFAULT 0,"
+	"  PRIMARY KEY (job_id, hostname));"
 	"CREATE TABLE IF NOT EXISTS job_rollout ("
 	"  job_id BLOB PRIMARY KEY, canary INTEGER NOT NULL, batch INTEGER NOT NULL,"
 	"  batch_pct INTEGER NOT NULL, max_failures INTEGER NOT NULL,"
@@ -58,6 +59,9 @@ enum ql_err qc_store_open(const char *dir, struct qc_store **out)
 		free(st);
 		return err;
 	}
+	/* Stores from before job_hosts.seq: add it (an error just means it is there). */
+	sqlite3_exec(st->db, "ALTER TABLE job_hosts ADD COLUMN seq INTEGER NOT NULL DEFAULT 0",
+	             NULL, NULL, NULL);
 	*out = st;
 	return QL_OK;
 }
@@ -219,15 +223,15 @@ enum ql_err qc_store_host_save(struct qc_store *st, const struct qc_jobhost *h,
 	if (sqlite3_prepare_v2(
 		    st->db,
 		    "INSERT INTO job_hosts (job_id, hostname, pubkey, status, reason,"
-		    " detail, updated_at, result) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+		    " detail, updated_at, result, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 		    " ON CONFLICT(job_id, hostname) DO UPDATE SET status=excluded.status,"
 		    " reason=excluded.reason, detail=excluded.detail,"
 		    " updated_at=excluded.updated_at,"
-		    " result=coalesce(excluded.result, result)",
+		    " result=coalesce(excluded.result, result), seq=excluded.seq",
 		    -1, &q, NULL) != SQLITE_OK)
 		return db_fail(st, "prepare host save");
 	sqlite3_bind_blob(q, 1, h->job->id, QL_JOB_ID_LEN, SQLITE_STATIC);
-	sqlite3_bind_text(q, 2, h->agent->hostname, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, h->hostname, -1, SQLITE_STATIC);
 	sqlite3_bind_blob(q, 3, h->agent->pk, QL_PUBKEY_LEN, SQLITE_STATIC);
 	sqlite3_bind_text(q, 4, qc_host_status_name(h->status), -1, SQLITE_STATIC);
 	sqlite3_bind_text(q, 5, h->reason, -1, SQLITE_STATIC);
@@ -235,6 +239,7 @@ enum ql_err qc_store_host_save(struct qc_store *st, const struct qc_jobhost *h,
 	sqlite3_bind_int64(q, 7, h->updated_at / 1000);
 	if (result_env)
 		sqlite3_bind_blob(q, 8, result_env, (int)result_len, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 9, h->seq);
 	int rc = sqlite3_step(q);
 	sqlite3_finalize(q);
 	return rc == SQLITE_DONE ? QL_OK : db_fail(st, "save host result");
@@ -263,9 +268,9 @@ static enum ql_err load_hosts(struct qc_store *st, struct qc_stored_job *j, size
 {
 	sqlite3_stmt *q = NULL;
 	if (sqlite3_prepare_v2(st->db,
-	                       "SELECT pubkey, hostname, status, reason, detail, updated_at"
+	                       "SELECT pubkey, hostname, status, reason, detail, updated_at, seq"
 	                       " FROM job_hosts WHERE job_id = ?"
-	                       " ORDER BY status IN ('pending', 'delivered'), updated_at, rowid",
+	                       " ORDER BY status IN ('pending', 'delivered'), seq, rowid",
 	                       -1, &q, NULL) != SQLITE_OK)
 		return db_fail(st, "prepare job hosts");
 	sqlite3_bind_blob(q, 1, j->id, QL_JOB_ID_LEN, SQLITE_STATIC);
@@ -282,6 +287,7 @@ static enum ql_err load_hosts(struct qc_store *st, struct qc_stored_job *j, size
 		copy_col(h->reason, sizeof h->reason, q, 3);
 		copy_col(h->detail, sizeof h->detail, q, 4);
 		h->updated_at = sqlite3_column_int64(q, 5);
+		h->seq = (uint32_t)sqlite3_column_int64(q, 6);
 		j->n_hosts++;
 	}
 	sqlite3_finalize(q);
@@ -462,7 +468,7 @@ enum ql_err qc_store_job_results(struct qc_store *st, const uint8_t id[QL_JOB_ID
 	                       "SELECT pubkey, hostname, status, reason, detail, updated_at"
 	                       " FROM job_hosts WHERE job_id = ?"
 	                       " AND status NOT IN ('pending', 'delivered')"
-	                       " ORDER BY updated_at, rowid LIMIT ? OFFSET ?",
+	                       " ORDER BY seq, rowid LIMIT ? OFFSET ?",
 	                       -1, &q, NULL) != SQLITE_OK)
 		return db_fail(st, "prepare job results");
 	sqlite3_bind_blob(q, 1, id, QL_JOB_ID_LEN, SQLITE_STATIC);

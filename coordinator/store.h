@@ -30,6 +30,7 @@ struct qc_stored_host {
 	char reason[40];
 	char detail[QL_MAX_DETAIL + 1];
 	int64_t updated_at; /* unix seconds */
+	uint32_t seq;       /* its place among the job's final statuses */
 };
 struct qc_stored_job {
 	uint8_t id[QL_JOB_ID_LEN];

@@ -536,9 +536,18 @@ int qcli_run(const struct qcli_opts *o, const char *action, const char *handle, 
 		size_t n = 0;
 		if (count_targets(c, o->target, &n, &code) != QL_OK)
 			goto out;
-		lifetime = (int64_t)o->timeout * batches_for(o, n);
-		if (lifetime > QL_MAX_COMMAND_LIFETIME)
-			lifetime = QL_MAX_COMMAND_LIFETIME;
+		/* A batch may take its whole timeout plus the answer grace (and a
+		 * second of rounding) before the next one starts. */
+		int64_t per_batch = o->timeout + QL_ANSWER_GRACE_MS / 1000 + 1;
+		lifetime = per_batch * batches_for(o, n);
+		if (lifetime > QL_MAX_COMMAND_LIFETIME) {
+			fprintf(stderr,
+			        "quell: %u batches of up to %llds each would outlive a command's "
+			        "%d s limit; use bigger batches or a shorter --timeout\n",
+			        batches_for(o, n), (long long)per_batch, QL_MAX_COMMAND_LIFETIME);
+			code = QCLI_EXIT_USAGE;
+			goto out;
+		}
 		ro.canary = o->canary;
 		ro.batch = o->batch;
 		ro.batch_percent = o->batch_pct;
