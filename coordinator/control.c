@@ -117,6 +117,11 @@ static void send_submitted(struct qc_rctx *rc, struct qc_job *job)
 	free(names);
 }
 
+static void ignore_summary(void *arg, const struct qc_job_summary *j)
+{
+	(void)arg, (void)j;
+}
+
 static void do_submit(struct qc *c, struct qc_rctx *rc, const struct qc_operator *op,
                       const ProtobufCBinaryData *inner, const Quell__RolloutOptions *rollout)
 {
@@ -148,6 +153,13 @@ static void do_submit(struct qc *c, struct qc_rctx *rc, const struct qc_operator
 	uint8_t hash[QL_HASH_LEN];
 	ql_body_hash(o.body, o.body_len, hash);
 	struct qc_job *job = qc_job_find(c, cmd->job_id.data);
+	if (job == NULL &&
+	    qc_store_job_summary(c->store, cmd->job_id.data, ignore_summary, NULL) == QL_OK) {
+		/* Done long enough ago to have left memory: its results are in the store. */
+		send_error(rc, "replayed",
+		           "command refused: this job id was already used; see quell job ID");
+		goto out;
+	}
 	if (job) {
 		/* A resubmission (the CLI retried): attach to the existing job. */
 		if (memcmp(job->hash, hash, QL_HASH_LEN) != 0)
