@@ -16,6 +16,7 @@
 #   sanitizer_reports LOG...   in a cleanup: fail the test if a log holds a sanitizer report
 #                              (fleet_up's cleanup does this for the fleet's logs)
 #   crash_coordinator          kill -9 the coordinator, start it again, wait for every agent
+#   forge_agent HOST ALLOW [LABELS]  a standalone agent config for a test driving quell-forge
 #   fail MSG / pass
 set -euo pipefail
 
@@ -178,4 +179,32 @@ crash_coordinator() {
 	n=$(ls "$FLEET/hosts" | wc -l)
 	_all_back() { q agents 2>/dev/null | grep -q "^$n agents, $n connected"; }
 	wait_until 30 _all_back
+}
+
+# forge_agent HOSTNAME ALLOW [LABELS]: a standalone agent for a test that
+# plays the coordinator itself (quell-forge serve). Sets $dir (removed on
+# exit), $port and $url (where the forge listens), makes op.key (trusted as
+# signer "oncall" for ALLOW) and agent.key, and writes $dir/agent.conf up to
+# the signer; the test appends its handles. A test that starts the agent
+# keeps its pid in $agent_pid, which is stopped on exit.
+forge_agent() {
+	dir=$(mktemp -d "${TMPDIR:-/tmp}/quell-$TEST_NAME.XXXXXX")
+	agent_pid=
+	on_exit _forge_agent_down
+	port=$(free_port)
+	url="tcp://127.0.0.1:$port"
+	q keygen "$dir/op.key" >/dev/null
+	q keygen "$dir/agent.key" >/dev/null
+	mkdir -p "$dir/state"
+	{
+		printf '[agent]\nhostname = %s\n' "$1"
+		[[ -z "${3:-}" ]] || printf 'labels = %s\n' "$3"
+		printf 'coordinator = %s\nkey = %s\nstate_dir = %s\n' "$url" "$dir/agent.key" "$dir/state"
+		printf '[signer oncall]\nkey_file = %s\nallow = %s\n' "$dir/op.key.pub" "$2"
+	} >"$dir/agent.conf"
+}
+_forge_agent_down() {
+	[[ -z "$agent_pid" ]] || { kill "$agent_pid" 2>/dev/null && wait "$agent_pid" 2>/dev/null; } || true
+	sanitizer_reports "$dir"/agent*.log "$dir/serve.err"
+	rm -rf "$dir"
 }

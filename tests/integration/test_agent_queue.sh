@@ -4,29 +4,8 @@
 # agent that grows without bound; every command is answered exactly once,
 # and a job refused as busy runs when it is delivered again later.
 . "$(dirname "$0")/lib.sh"
-dir=$(mktemp -d "${TMPDIR:-/tmp}/quell-queue.XXXXXX")
-agent_pid=
-cleanup() {
-	[ -n "$agent_pid" ] && kill "$agent_pid" 2>/dev/null && wait "$agent_pid" 2>/dev/null
-	sanitizer_reports "$dir/agent.log" "$dir/serve.err"
-	rm -rf "$dir"
-}
-on_exit cleanup
-
-port=$(free_port)
-url="tcp://127.0.0.1:$port"
-"$BIN/quell" keygen "$dir/op.key" >/dev/null
-"$BIN/quell" keygen "$dir/agent.key" >/dev/null
-mkdir -p "$dir/state"
-cat > "$dir/agent.conf" <<CONF
-[agent]
-hostname = web-1
-coordinator = $url
-key = $dir/agent.key
-state_dir = $dir/state
-[signer oncall]
-key_file = $dir/op.key.pub
-allow = *
+forge_agent web-1 "*"
+cat >> "$dir/agent.conf" <<CONF
 [handle slow]
 type = service
 restart = /bin/sleep 2

@@ -6,35 +6,18 @@
 # interrupted" (the effect is unknown, so an operator has to look), and a
 # further redelivery gets that same recorded answer.
 . "$(dirname "$0")/lib.sh"
-dir=$(mktemp -d "${TMPDIR:-/tmp}/quell-crash.XXXXXX")
-agent_pid=
+forge_agent crash-1 restart:slow
 serve_pid=
 cleanup() {
 	[[ -z "$serve_pid" ]] || kill "$serve_pid" 2>/dev/null || true
-	[[ -z "$agent_pid" ]] || { kill "$agent_pid" 2>/dev/null && wait "$agent_pid" 2>/dev/null; } || true
 	# The slow command runs in its own session and outlives the agent: ours to stop.
 	local pid
 	pid=$(cat "$dir/child.pid" 2>/dev/null) && kill "$pid" 2>/dev/null || true
-	sanitizer_reports "$dir"/agent*.log "$dir/serve.err"
-	rm -rf "$dir"
 }
-on_exit cleanup
+on_exit cleanup # runs before forge_agent's own clean-up (the last registered runs first)
 
-port=$(free_port)
-url="tcp://127.0.0.1:$port"
-"$BIN/quell" keygen "$dir/op.key" >/dev/null
-"$BIN/quell" keygen "$dir/agent.key" >/dev/null
-mkdir -p "$dir/state"
 # Config-defined argv may use sh; operator input never becomes argv.
-cat >"$dir/agent.conf" <<CONF
-[agent]
-hostname = crash-1
-coordinator = $url
-key = $dir/agent.key
-state_dir = $dir/state
-[signer oncall]
-key_file = $dir/op.key.pub
-allow = restart:slow
+cat >>"$dir/agent.conf" <<CONF
 [handle slow]
 type = service
 restart = /bin/sh -c "echo \$\$ > $dir/child.pid; echo run >> $dir/counter; exec /bin/sleep 5"

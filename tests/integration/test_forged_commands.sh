@@ -4,31 +4,10 @@
 # and unauthorised commands. Each is rejected with its own reason and
 # nothing runs; a redelivered command runs once.
 . "$(dirname "$0")/lib.sh"
-dir=$(mktemp -d "${TMPDIR:-/tmp}/quell-forge.XXXXXX")
-agent_pid=
-cleanup() {
-	[ -n "$agent_pid" ] && kill "$agent_pid" 2>/dev/null && wait "$agent_pid" 2>/dev/null
-	sanitizer_reports "$dir/agent.log" "$dir/serve.err"
-	rm -rf "$dir"
-}
-on_exit cleanup
-
-port=$(free_port)
-url="tcp://127.0.0.1:$port"
-"$BIN/quell" keygen "$dir/op.key" >/dev/null
+forge_agent web-1 "ping, maintenance:site, maintenance:nosuch, format-disk" role=web,dc=east
 "$BIN/quell" keygen "$dir/stranger.key" >/dev/null
-"$BIN/quell" keygen "$dir/agent.key" >/dev/null
-mkdir -p "$dir/www" "$dir/state"
-cat > "$dir/agent.conf" <<CONF
-[agent]
-hostname = web-1
-labels = role=web,dc=east
-coordinator = $url
-key = $dir/agent.key
-state_dir = $dir/state
-[signer oncall]
-key_file = $dir/op.key.pub
-allow = ping, maintenance:site, maintenance:nosuch, format-disk
+mkdir -p "$dir/www"
+cat >> "$dir/agent.conf" <<CONF
 [handle site]
 type = maintenance
 file = $dir/www/maintenance.html

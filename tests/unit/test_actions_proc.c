@@ -20,52 +20,10 @@
 #include "handles.h"
 #include "proc.h"
 #include "ql_limits.h"
+#include "tactions.h"
 #include "tutil.h"
 
-struct run {
-	char detail[QL_MAX_DETAIL + 1];
-	char undo[4097];
-	Quell__Arg args[4];
-	Quell__Arg *argp[4];
-	struct qa_action_ctx ctx;
-};
-
-/* A context for handle h with "key", "value" pairs (NULL-terminated). */
-static void setup_run(struct run *r, const struct qa_handle *h, const char *state_dir, int dry_run,
-                      ...)
-{
-	memset(r, 0, sizeof *r);
-	va_list ap;
-	va_start(ap, dry_run);
-	size_t n = 0;
-	for (const char *k; n < 4 && (k = va_arg(ap, const char *)) != NULL; n++) {
-		quell__arg__init(&r->args[n]);
-		r->args[n].key = (char *)k;
-		r->args[n].value = va_arg(ap, char *);
-		r->argp[n] = &r->args[n];
-	}
-	va_end(ap);
-	r->ctx = (struct qa_action_ctx){.handle = h,
-	                                .args = r->argp,
-	                                .n_args = n,
-	                                .dry_run = dry_run != 0,
-	                                .state_dir = state_dir,
-	                                .deadline_ms = ql_mono_ms() + 10000,
-	                                .detail = r->detail,
-	                                .detail_len = sizeof r->detail,
-	                                .undo = r->undo,
-	                                .undo_len = sizeof r->undo};
-}
-
-static enum ql_err act(const char *name, struct run *r)
-{
-	const struct qa_action *a = qa_action_find(name);
-	assert_non_null(a);
-	enum ql_err err = a->check(&r->ctx);
-	if (err != QL_OK)
-		return err;
-	return a->run(&r->ctx);
-}
+#define setup_run ta_setup
 
 /* A child "/bin/sleep 120.<pid><n>" in its own session; its cmdline in `cmdline`. */
 static struct qa_child spawn_sleep(char *cmdline, size_t len, bool ignore_term)
