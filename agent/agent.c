@@ -15,19 +15,27 @@
  * coordinator goes back into the link's outbox: no result is dropped while
  * the agent lives (the coordinator ignores the second copy of one).
  *
- * A command that passes every check goes to a bounded queue served by one
- * executor thread, so a slow action (a kill's grace period, a restart) never
- * blocks nng's threads or the other commands' answers; a full queue answers
- * "busy". A redelivery of a job that is queued or running is not answered
- * twice: its result follows when it is done.
+ * A command that passes every check goes to the agent's bounded queue,
+ * served by the executor, so a slow action (a kill's grace period, a
+ * restart) never blocks nng's threads or the other commands' answers; a full
+ * queue answers "busy". A redelivery of a job that is queued or running is
+ * not answered twice: its result follows when it is done.
  *
- * Locking: a->lock protects links, slots, outboxes and the queue. The store
- * has its own lock. Actions run without a->lock held.
+ * The executor is a list of agents with work and the threads serving it
+ * (one for quell-agent, a few for the fleet simulator's thousands of
+ * agents). A thread takes an agent off the list, runs one command of its
+ * queue, and puts it back at the end if more wait: an agent's commands run
+ * one after another, in order, and one agent cannot starve the others.
+ *
+ * Locking: a->lock protects links, slots, outboxes and the queue; x->lock
+ * the executor's list and the x_* fields. Order: a->lock, then x->lock. The
+ * store has its own lock. Actions run without either lock held.
  */
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
 #include <pthread.h>
 #include <sodium.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,7 +55,14 @@
 #include "transport.h"
 
 #define RECV_TIMEOUT_MS 45000 /* longer than the coordinator's idle hold */
-#define RESEND_MS 30000       /* REQ resend if a reply never comes */
+/*
+ * No REQ resend timer: a request whose reply never comes times out after
+ * RECV_TIMEOUT_MS and goes out again from here (heartbeat, or the result
+ * back to the outbox). nng still resends at once when a pipe dies. nng 1.5
+ * keeps all timers of a process in one sorted list (O(n) insertion), which
+ * thousands of agents in the fleet simulator would spend their time in.
+ */
+#define RESEND_MS NNG_DURATION_INFINITE
 #define RECONNECT_MIN_MS 100
 #define RECONNECT_MAX_MS 5000
 #define REFUSED_BACKOFF_MS 30000
@@ -61,6 +76,7 @@ enum slot_state { SLOT_FREE, SLOT_SEND, SLOT_RECV, SLOT_WAIT };
 struct outmsg {
 	uint8_t *data; /* a signed result */
 	size_t len;
+	uint8_t job_id[QL_JOB_ID_LEN]; /* for the observer */
 	struct outmsg *next;
 };
 
@@ -95,22 +111,49 @@ struct job {
 	uint8_t signer[QL_PUBKEY_LEN], job_id[QL_JOB_ID_LEN], hash[QL_HASH_LEN];
 };
 
+struct qa_executor {
+	pthread_mutex_t lock;
+	pthread_cond_t wake;          /* an agent was put on the list, or stopping */
+	pthread_cond_t idle;          /* an agent's turn ended */
+	struct qa_agent *head, *tail; /* agents with work, in order */
+	pthread_t *threads;
+	size_t n_threads;
+	int64_t last_reap;
+	bool stopping;
+};
+
 struct qa_agent {
 	struct qa_config *cfg;
 	struct ql_secret_key *key;
 	struct qa_store *store;
 	struct qa_exec_env env;
 	pthread_mutex_t lock;
-	pthread_cond_t wake;
 	struct link links[QA_MAX_COORDINATORS];
 	size_t n_links;
 	struct job queue[QUEUE_MAX];
 	size_t q_head, q_len;
 	struct job running;
-	pthread_t executor;
-	bool executor_started;
+	int64_t next_prune; /* when the executor next forgets old job ids */
+	bool prune_due;
 	bool stopping;
+	void (*observe)(void *arg, enum qa_event ev, const uint8_t job_id[QL_JOB_ID_LEN]);
+	void *observe_arg;
+	/* The executor's bookkeeping (x->lock). */
+	struct qa_executor *x;
+	bool own_x;     /* made by qa_agent_new, freed with the agent */
+	bool x_queued;  /* on x's list */
+	bool x_serving; /* a thread is serving this agent's turn */
+	bool x_again;   /* more work arrived during the turn */
+	struct qa_agent *x_next;
 };
+
+static void executor_submit(struct qa_executor *x, struct qa_agent *a);
+
+static void observe(struct qa_agent *a, enum qa_event ev, const uint8_t *job_id)
+{
+	if (a->observe && job_id)
+		a->observe(a->observe_arg, ev, job_id);
+}
 
 static enum qa_in_flight is_job(const struct job *j, const struct qa_job_key *k,
                                 const uint8_t *hash)
@@ -132,27 +175,43 @@ static enum qa_in_flight in_flight(void *arg, const struct qa_job_key *k,
 	return f;
 }
 
-enum ql_err qa_agent_new(struct qa_config *cfg, struct qa_agent **out, char *why, size_t whylen)
+enum ql_err qa_agent_new(struct qa_config *cfg, const struct qa_agent_opts *opts,
+                         struct qa_agent **out, char *why, size_t whylen)
 {
+	static const struct qa_agent_opts defaults = {0};
+	if (opts == NULL)
+		opts = &defaults;
 	*out = NULL;
 	struct qa_agent *a = calloc(1, sizeof *a);
 	if (a == NULL) {
 		qa_config_free(cfg);
+		ql_key_free(opts->key);
 		snprintf(why, whylen, "out of memory");
 		return QL_ERR_NOMEM;
 	}
 	a->cfg = cfg;
+	a->observe = opts->observe;
+	a->observe_arg = opts->observe_arg;
 	pthread_mutex_init(&a->lock, NULL);
-	pthread_cond_init(&a->wake, NULL);
-	enum ql_err err = ql_key_load(cfg->key_path, &a->key);
-	if (err != QL_OK) {
+	enum ql_err err = QL_OK;
+	if (opts->key) {
+		a->key = opts->key;
+	} else if ((err = ql_key_load(cfg->key_path, &a->key)) != QL_OK) {
 		snprintf(why, whylen, "agent key %s: %s", cfg->key_path, ql_strerror(err));
 		goto fail;
 	}
-	err = qa_store_open(cfg->state_dir, &a->store);
+	err = qa_store_open(opts->memory_store ? NULL : cfg->state_dir, &a->store);
 	if (err != QL_OK) {
 		snprintf(why, whylen, "state store in %s: %s", cfg->state_dir, ql_strerror(err));
 		goto fail;
+	}
+	a->x = opts->executor;
+	if (a->x == NULL) {
+		if ((err = qa_executor_new(1, &a->x)) != QL_OK) {
+			snprintf(why, whylen, "cannot start the executor thread");
+			goto fail;
+		}
+		a->own_x = true;
 	}
 	a->env = (struct qa_exec_env){a->cfg, a->key, a->store, in_flight, a};
 	*out = a;
@@ -223,8 +282,23 @@ static void slot_wait(struct slot *sl, nng_duration ms)
 	nng_sleep_aio(ms / 2 + (nng_duration)randombytes_uniform((uint32_t)ms), sl->aio);
 }
 
+/*
+ * Forgetting old job ids is the executor's work (SQLite, off nng's threads);
+ * the agent asks for it on its way out, at most every PRUNE_EVERY_S.
+ */
+static void maybe_prune(struct qa_agent *a)
+{
+	int64_t now = ql_now();
+	if (now < a->next_prune || a->stopping)
+		return;
+	a->next_prune = now + PRUNE_EVERY_S;
+	a->prune_due = true;
+	executor_submit(a->x, a);
+}
+
 static void slot_send(struct slot *sl, nng_msg *msg)
 {
+	maybe_prune(sl->link->agent);
 	if (msg == NULL) {
 		/* Out of memory: try again shortly rather than wedge the link. */
 		slot_wait(sl, ERROR_BACKOFF_MS);
@@ -250,7 +324,7 @@ static void outbox_push(struct link *l, struct outmsg *m, bool front)
 	}
 }
 
-static void outbox_add(struct link *l, uint8_t *data, size_t len)
+static void outbox_add(struct link *l, uint8_t *data, size_t len, const uint8_t *job_id)
 {
 	struct outmsg *m = calloc(1, sizeof *m);
 	if (m == NULL) {
@@ -261,6 +335,8 @@ static void outbox_add(struct link *l, uint8_t *data, size_t len)
 	}
 	m->data = data;
 	m->len = len;
+	if (job_id)
+		memcpy(m->job_id, job_id, QL_JOB_ID_LEN);
 	outbox_push(l, m, false);
 }
 
@@ -301,9 +377,12 @@ static void slot_done(struct slot *sl)
 		slot_send(sl, make_heartbeat(sl->link));
 		return;
 	}
-	free(sl->carrying ? sl->carrying->data : NULL);
-	free(sl->carrying);
-	sl->carrying = NULL;
+	if (sl->carrying) {
+		observe(sl->link->agent, QA_EVENT_ACKED, sl->carrying->job_id);
+		free(sl->carrying->data);
+		free(sl->carrying);
+		sl->carrying = NULL;
+	}
 	sl->state = SLOT_FREE;
 	outbox_kick(sl->link);
 }
@@ -316,9 +395,11 @@ static void take_command(struct link *l, const Quell__AgentReply *r)
 	struct qa_pending *p = NULL;
 	uint8_t *res = NULL;
 	size_t res_len = 0;
-	enum ql_err err = qa_exec_admit(&a->env, r->command.data, r->command.len,
-	                                r->job_id.len == QL_JOB_ID_LEN ? r->job_id.data : NULL,
-	                                &outcome, &p, &res, &res_len);
+	const uint8_t *tag = r->job_id.len == QL_JOB_ID_LEN ? r->job_id.data : NULL;
+	observe(a, QA_EVENT_RECEIVED, tag);
+	enum ql_err err = qa_exec_admit(&a->env, r->command.data, r->command.len, tag, &outcome, &p,
+	                                &res, &res_len);
+	observe(a, QA_EVENT_ADMITTED, tag);
 	if (err != QL_OK) {
 		ql_error("could not produce a result: %s", ql_strerror(err));
 		return;
@@ -339,12 +420,14 @@ static void take_command(struct link *l, const Quell__AgentReply *r)
 			memcpy(j->signer, k->signer, QL_PUBKEY_LEN);
 			memcpy(j->job_id, k->job_id, QL_JOB_ID_LEN);
 			memcpy(j->hash, qa_pending_hash(p), QL_HASH_LEN);
-			pthread_cond_signal(&a->wake);
+			executor_submit(a->x, a);
 			return;
 		}
 	}
-	if (res)
-		outbox_add(l, res, res_len);
+	if (res) {
+		observe(a, QA_EVENT_DONE, tag);
+		outbox_add(l, res, res_len, tag);
+	}
 }
 
 static void handle_reply(struct slot *sl, nng_msg *reply)
@@ -455,54 +538,177 @@ static void slot_cb(void *arg)
 	pthread_mutex_unlock(&a->lock);
 }
 
-/* ---- the executor thread --------------------------------------------------------- */
+/* ---- the executor ---------------------------------------------------------------- */
+
+/* Put a on the list if it is not on it or being served (then it goes back after). */
+static void executor_submit(struct qa_executor *x, struct qa_agent *a)
+{
+	pthread_mutex_lock(&x->lock);
+	if (a->x_serving) {
+		a->x_again = true;
+	} else if (!a->x_queued) {
+		a->x_queued = true;
+		a->x_next = NULL;
+		if (x->tail)
+			x->tail->x_next = a;
+		else
+			x->head = a;
+		x->tail = a;
+		pthread_cond_signal(&x->wake);
+	}
+	pthread_mutex_unlock(&x->lock);
+}
+
+/* Take a off the list and wait for a turn in progress to end (a->lock not held). */
+static void executor_detach(struct qa_executor *x, struct qa_agent *a)
+{
+	pthread_mutex_lock(&x->lock);
+	for (;;) {
+		if (a->x_queued) {
+			struct qa_agent **pp = &x->head, *prev = NULL;
+			while (*pp != a) {
+				prev = *pp;
+				pp = &(*pp)->x_next;
+			}
+			*pp = a->x_next;
+			if (x->tail == a)
+				x->tail = prev;
+			a->x_queued = false;
+		}
+		a->x_again = false;
+		if (!a->x_serving)
+			break;
+		pthread_cond_wait(&x->idle, &x->lock);
+	}
+	pthread_mutex_unlock(&x->lock);
+}
+
+/* One turn: forget old job ids if asked, then run the oldest queued command. */
+static void serve(struct qa_agent *a)
+{
+	pthread_mutex_lock(&a->lock);
+	bool prune = a->prune_due && !a->stopping;
+	a->prune_due = false;
+	pthread_mutex_unlock(&a->lock);
+	if (prune && qa_store_prune(a->store, ql_now() - a->cfg->clock_skew - 60) != QL_OK)
+		ql_warn("could not prune old job ids");
+
+	pthread_mutex_lock(&a->lock);
+	if (a->stopping || a->q_len == 0) {
+		pthread_mutex_unlock(&a->lock);
+		return;
+	}
+	a->running = a->queue[a->q_head];
+	a->q_head = (a->q_head + 1) % QUEUE_MAX;
+	a->q_len--;
+	struct qa_pending *p = a->running.p;
+	a->running.p = NULL; /* qa_exec_run frees it */
+	pthread_mutex_unlock(&a->lock);
+
+	uint8_t *res = NULL;
+	size_t res_len = 0;
+	enum ql_err err = qa_exec_run(p, &res, &res_len);
+
+	pthread_mutex_lock(&a->lock);
+	struct link *l = a->running.link;
+	uint8_t job_id[QL_JOB_ID_LEN];
+	memcpy(job_id, a->running.job_id, sizeof job_id);
+	a->running = (struct job){0};
+	if (err != QL_OK) {
+		ql_error("could not sign a result: %s", ql_strerror(err));
+	} else {
+		observe(a, QA_EVENT_DONE, job_id);
+		outbox_add(l, res, res_len, job_id);
+		outbox_kick(l);
+	}
+	if (a->q_len > 0 && !a->stopping)
+		executor_submit(a->x, a); /* back of the line: the other agents get a turn */
+	pthread_mutex_unlock(&a->lock);
+}
 
 static void *executor_main(void *arg)
 {
-	struct qa_agent *a = arg;
-	int64_t last_prune = 0;
-	pthread_mutex_lock(&a->lock);
-	while (!a->stopping) {
-		if (a->q_len == 0) {
+	struct qa_executor *x = arg;
+	pthread_mutex_lock(&x->lock);
+	while (!x->stopping) {
+		struct qa_agent *a = x->head;
+		if (a == NULL) {
 			struct timespec until;
 			clock_gettime(CLOCK_REALTIME, &until);
 			until.tv_sec += 1;
-			pthread_cond_timedwait(&a->wake, &a->lock, &until);
-			pthread_mutex_unlock(&a->lock);
-			qa_proc_reap(); /* children that outlive their action (instances) */
-			int64_t now = ql_now();
-			if (now - last_prune >= PRUNE_EVERY_S) {
-				last_prune = now;
-				if (qa_store_prune(a->store, now - a->cfg->clock_skew - 60) !=
-				    QL_OK)
-					ql_warn("could not prune old job ids");
+			pthread_cond_timedwait(&x->wake, &x->lock, &until);
+		} else {
+			x->head = a->x_next;
+			if (x->head == NULL)
+				x->tail = NULL;
+			a->x_next = NULL;
+			a->x_queued = false;
+			a->x_serving = true;
+			pthread_mutex_unlock(&x->lock);
+			serve(a);
+			pthread_mutex_lock(&x->lock);
+			a->x_serving = false;
+			if (a->x_again) {
+				a->x_again = false;
+				a->x_queued = true;
+				if (x->tail)
+					x->tail->x_next = a;
+				else
+					x->head = a;
+				x->tail = a;
 			}
-			pthread_mutex_lock(&a->lock);
-			continue;
+			pthread_cond_broadcast(&x->idle); /* a may be freed from here on */
 		}
-		a->running = a->queue[a->q_head];
-		a->q_head = (a->q_head + 1) % QUEUE_MAX;
-		a->q_len--;
-		struct qa_pending *p = a->running.p;
-		a->running.p = NULL; /* qa_exec_run frees it */
-		pthread_mutex_unlock(&a->lock);
-
-		uint8_t *res = NULL;
-		size_t res_len = 0;
-		enum ql_err err = qa_exec_run(p, &res, &res_len);
-
-		pthread_mutex_lock(&a->lock);
-		struct link *l = a->running.link;
-		a->running = (struct job){0};
-		if (err != QL_OK) {
-			ql_error("could not sign a result: %s", ql_strerror(err));
-			continue;
+		/* Children that outlive their action (instances), once a second. */
+		int64_t now = ql_now();
+		if (now != x->last_reap) {
+			x->last_reap = now;
+			pthread_mutex_unlock(&x->lock);
+			qa_proc_reap();
+			pthread_mutex_lock(&x->lock);
 		}
-		outbox_add(l, res, res_len);
-		outbox_kick(l);
 	}
-	pthread_mutex_unlock(&a->lock);
+	pthread_mutex_unlock(&x->lock);
 	return NULL;
+}
+
+enum ql_err qa_executor_new(size_t threads, struct qa_executor **out)
+{
+	*out = NULL;
+	struct qa_executor *x = calloc(1, sizeof *x);
+	if (x == NULL || threads == 0 ||
+	    (x->threads = calloc(threads, sizeof *x->threads)) == NULL) {
+		free(x);
+		return QL_ERR_NOMEM;
+	}
+	pthread_mutex_init(&x->lock, NULL);
+	pthread_cond_init(&x->wake, NULL);
+	pthread_cond_init(&x->idle, NULL);
+	for (; x->n_threads < threads; x->n_threads++) {
+		if (pthread_create(&x->threads[x->n_threads], NULL, executor_main, x) != 0) {
+			qa_executor_free(x);
+			return QL_ERR_NOMEM;
+		}
+	}
+	*out = x;
+	return QL_OK;
+}
+
+void qa_executor_free(struct qa_executor *x)
+{
+	if (x == NULL)
+		return;
+	pthread_mutex_lock(&x->lock);
+	x->stopping = true;
+	pthread_cond_broadcast(&x->wake);
+	pthread_mutex_unlock(&x->lock);
+	for (size_t i = 0; i < x->n_threads; i++)
+		pthread_join(x->threads[i], NULL);
+	pthread_cond_destroy(&x->idle);
+	pthread_cond_destroy(&x->wake);
+	pthread_mutex_destroy(&x->lock);
+	free(x->threads);
+	free(x);
 }
 
 /* ---- set-up and tear-down -------------------------------------------------------- */
@@ -576,11 +782,6 @@ static void clean_temps(const struct qa_config *cfg)
 enum ql_err qa_agent_start(struct qa_agent *a, char *why, size_t whylen)
 {
 	clean_temps(a->cfg);
-	if (pthread_create(&a->executor, NULL, executor_main, a) != 0) {
-		snprintf(why, whylen, "cannot start the executor thread");
-		return QL_ERR_NOMEM;
-	}
-	a->executor_started = true;
 	for (size_t i = 0; i < a->cfg->n_coordinators; i++) {
 		struct link *l = &a->links[i];
 		l->agent = a;
@@ -601,7 +802,6 @@ void qa_agent_stop(struct qa_agent *a)
 {
 	pthread_mutex_lock(&a->lock);
 	a->stopping = true;
-	pthread_cond_signal(&a->wake);
 	pthread_mutex_unlock(&a->lock);
 	for (size_t i = 0; i < a->n_links; i++) {
 		struct link *l = &a->links[i];
@@ -612,11 +812,9 @@ void qa_agent_stop(struct qa_agent *a)
 			l->open = false;
 		}
 	}
-	if (a->executor_started) {
-		/* An action in progress finishes first (bounded by its handle's timeout). */
-		pthread_join(a->executor, NULL);
-		a->executor_started = false;
-	}
+	/* An action in progress finishes first (bounded by its handle's timeout). */
+	if (a->x)
+		executor_detach(a->x, a);
 }
 
 void qa_agent_free(struct qa_agent *a)
@@ -642,10 +840,11 @@ void qa_agent_free(struct qa_agent *a)
 	}
 	for (size_t i = 0; i < a->q_len; i++)
 		qa_pending_free(a->queue[(a->q_head + i) % QUEUE_MAX].p);
+	if (a->own_x)
+		qa_executor_free(a->x);
 	qa_store_close(a->store);
 	ql_key_free(a->key);
 	qa_config_free(a->cfg);
-	pthread_cond_destroy(&a->wake);
 	pthread_mutex_destroy(&a->lock);
 	free(a);
 }

@@ -70,7 +70,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	struct qa_agent *agent;
-	if (qa_agent_new(cfg, &agent, why, sizeof why) != QL_OK) {
+	if (qa_agent_new(cfg, NULL, &agent, why, sizeof why) != QL_OK) {
 		ql_error("refusing to start: %s", why);
 		return 1;
 	}

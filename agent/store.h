@@ -44,6 +44,7 @@ struct qa_audit_entry {
 	const char *status, *code, *detail;
 };
 
+/* dir NULL: in memory, for the fleet simulator only (forgets everything at exit). */
 QL_NODISCARD enum ql_err qa_store_open(const char *dir, struct qa_store **out);
 void qa_store_close(struct qa_store *st);
 

@@ -43,7 +43,7 @@ static void reply_type(struct qc_rctx *rc, Quell__AgentReply__Type type, const c
 	r.error = (char *)(error ? error : "");
 	nng_msg *msg = ql_msg_pack(&r.base);
 	if (msg == NULL)
-		return; /* out of memory: the agent's REQ resends */
+		return; /* out of memory: the agent asks again when its receive times out */
 	qc_rctx_reply(rc, msg);
 }
 
@@ -93,7 +93,7 @@ void qc_agent_next(struct qc *c, struct qc_agent *a, struct qc_rctx *rc)
 	r.job_id.len = QL_JOB_ID_LEN;
 	nng_msg *msg = ql_msg_pack(&r.base);
 	if (msg == NULL)
-		return; /* the agent's REQ resends; we try again then */
+		return; /* the agent asks again when its receive times out; we try again then */
 	if (a->parked == rc)
 		a->parked = NULL;
 	h->status = QC_HOST_DELIVERED;
@@ -154,7 +154,7 @@ static void on_hello(struct qc *c, struct qc_rctx *rc, const struct ql_opened *o
 	if (a == NULL || strcmp(a->hostname, h->hostname) != 0) {
 		name = strdup(h->hostname);
 		if (name == NULL)
-			goto out; /* dropped; the agent's REQ resends it */
+			goto out; /* dropped; the agent sends it again when its receive times out */
 	}
 	if (a == NULL) {
 		a = calloc(1, sizeof *a);

@@ -126,7 +126,9 @@ static void rctx_cb(void *arg)
 			p->on_request(p->arg, rc, msg);
 			if (rc->state == QC_RCTX_BUSY) {
 				/* No reply and not parked (out of memory): drop the request;
-				 * the peer's REQ socket resends it. The context is reused. */
+				 * the peer asks again (an agent when its receive times out, the
+				 * CLI's REQ socket after its resend time). The context is reused.
+				 */
 				rc->next = p->free_list;
 				p->free_list = rc;
 			}

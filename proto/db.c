@@ -10,11 +10,13 @@
 
 enum ql_err ql_db_open(const char *dir, const char *file, const char *schema, sqlite3 **out)
 {
-	char path[4096];
+	char path[4096] = ":memory:";
 	*out = NULL;
-	if (snprintf(path, sizeof path, "%s/%s", dir, file) >= (int)sizeof path)
-		return QL_ERR_TOO_BIG;
-	mkdir(dir, 0700); /* may exist; sqlite reports the real problem */
+	if (dir) {
+		if (snprintf(path, sizeof path, "%s/%s", dir, file) >= (int)sizeof path)
+			return QL_ERR_TOO_BIG;
+		mkdir(dir, 0700); /* may exist; sqlite reports the real problem */
+	}
 	sqlite3 *db = NULL;
 	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
 	    SQLITE_OK) {

@@ -10,6 +10,7 @@
 
 #include "ql.h"
 
+/* dir NULL: an in-memory database (the fleet simulator; not crash-safe). */
 QL_NODISCARD enum ql_err ql_db_open(const char *dir, const char *file, const char *schema,
                                     sqlite3 **out);
 
