@@ -73,18 +73,16 @@ static bool due(const struct qc_jobhost *h, const struct qc_agent *a, int64_t no
 	return h->delivered_pipe != a->pipe_id || now - h->delivered_at >= REDELIVER_MS;
 }
 
-void qc_agent_next(struct qc *c, struct qc_agent *a, struct qc_rctx *rc)
+static struct qc_jobhost *next_due(struct qc_agent *a, int64_t now)
 {
-	int64_t now = qc_now_ms();
 	struct qc_jobhost *h = a->qhead;
 	while (h && !due(h, a, now))
 		h = h->qnext;
-	if (h == NULL) {
-		a->parked = rc;
-		if (rc->state != QC_RCTX_PARKED)
-			qc_rctx_park(rc, a, now + c->cfg->hold_ms);
-		return;
-	}
+	return h;
+}
+
+static void deliver(struct qc_agent *a, struct qc_rctx *rc, struct qc_jobhost *h, int64_t now)
+{
 	Quell__AgentReply r = QUELL__AGENT_REPLY__INIT;
 	r.type = QUELL__AGENT_REPLY__TYPE__TYPE_COMMAND;
 	r.command.data = h->job->env;
@@ -101,6 +99,19 @@ void qc_agent_next(struct qc *c, struct qc_agent *a, struct qc_rctx *rc)
 	h->delivered_pipe = a->pipe_id;
 	h->attempts++;
 	qc_rctx_reply(rc, msg);
+}
+
+void qc_agent_next(struct qc *c, struct qc_agent *a, struct qc_rctx *rc)
+{
+	int64_t now = qc_now_ms();
+	struct qc_jobhost *h = next_due(a, now);
+	if (h) {
+		deliver(a, rc, h, now);
+		return;
+	}
+	a->parked = rc;
+	if (rc->state != QC_RCTX_PARKED)
+		qc_rctx_park(rc, a, now + c->cfg->hold_ms);
 }
 
 /* Replace an agent's labels with the ones its hello announced. */
@@ -233,8 +244,48 @@ static void on_result(struct qc *c, struct qc_rctx *rc, const struct ql_opened *
 		reply_type(rc, QUELL__AGENT_REPLY__TYPE__TYPE_HELLO_REQUIRED, NULL);
 		return;
 	}
-	release_parked(a, rc);
-	qc_agent_next(c, a, rc);
+	/* The answer acknowledges the result: the next command if one is due,
+	 * else "idle" at once. The agent's parked poll stays where it is. */
+	int64_t now = qc_now_ms();
+	struct qc_jobhost *h = next_due(a, now);
+	if (h)
+		deliver(a, rc, h, now);
+	else
+		reply_type(rc, QUELL__AGENT_REPLY__TYPE__TYPE_IDLE, NULL);
+}
+
+/* An agent message with its envelope checked: what pre_request hands on. */
+struct opened_msg {
+	enum ql_err err;
+	struct ql_opened o;
+};
+
+static enum ql_err open_agent_msg(nng_msg *msg, struct ql_opened *o)
+{
+	/* UNTRUSTED: an agent (or anything that reached the agent port). */
+	return ql_envelope_open(nng_msg_body(msg), nng_msg_len(msg),
+	                        QL_KIND_BIT(QUELL__KIND__KIND_HELLO) |
+	                                QL_KIND_BIT(QUELL__KIND__KIND_HEARTBEAT) |
+	                                QL_KIND_BIT(QUELL__KIND__KIND_RESULT),
+	                        o);
+}
+
+/* Without the coordinator's lock: the signature check, the costly part. */
+void *qc_agents_pre_request(void *arg, nng_msg *msg)
+{
+	(void)arg;
+	struct opened_msg *m = calloc(1, sizeof *m);
+	if (m)
+		m->err = open_agent_msg(msg, &m->o);
+	return m;
+}
+
+void qc_agents_pre_free(void *pre)
+{
+	struct opened_msg *m = pre;
+	if (m->err == QL_OK)
+		ql_opened_fini(&m->o);
+	free(m);
 }
 
 void qc_agents_on_request(void *arg, struct qc_rctx *rc, nng_msg *msg)
@@ -243,12 +294,15 @@ void qc_agents_on_request(void *arg, struct qc_rctx *rc, nng_msg *msg)
 	struct ql_opened o;
 	const uint8_t *buf = nng_msg_body(msg);
 	size_t len = nng_msg_len(msg);
-	/* UNTRUSTED: an agent (or anything that reached the agent port). */
-	enum ql_err err = ql_envelope_open(buf, len,
-	                                   QL_KIND_BIT(QUELL__KIND__KIND_HELLO) |
-	                                           QL_KIND_BIT(QUELL__KIND__KIND_HEARTBEAT) |
-	                                           QL_KIND_BIT(QUELL__KIND__KIND_RESULT),
-	                                   &o);
+	struct opened_msg *m = rc->pre;
+	enum ql_err err;
+	if (m) {
+		err = m->err;
+		o = m->o; /* ownership moves here */
+		free(m);
+	} else {
+		err = open_agent_msg(msg, &o); /* pre_request ran out of memory */
+	}
 	if (err != QL_OK) {
 		ql_warn("rejected agent message: %s", ql_strerror(err));
 		reply_type(rc, QUELL__AGENT_REPLY__TYPE__TYPE_REFUSED, ql_strerror(err));

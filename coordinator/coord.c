@@ -110,6 +110,8 @@ enum ql_err qc_start(struct qc_config *cfg, struct qc **out, char *why, size_t w
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_mutex_init(&c->pipe_lock, NULL);
 	c->agent_pool.on_request = qc_agents_on_request;
+	c->agent_pool.pre_request = qc_agents_pre_request;
+	c->agent_pool.pre_free = qc_agents_pre_free;
 	c->agent_pool.on_expire = qc_agents_on_expire;
 	c->agent_pool.arg = c;
 	c->ctl_pool.on_request = qc_control_on_request;

@@ -124,6 +124,8 @@ struct qc {
 
 /* agents.c */
 void qc_agents_on_request(void *arg, struct qc_rctx *rc, nng_msg *msg);
+void *qc_agents_pre_request(void *arg, nng_msg *msg);
+void qc_agents_pre_free(void *pre);
 void qc_agents_on_expire(void *arg, struct qc_rctx *rc);
 void qc_agents_pipe_gone(struct qc *c, uint32_t pipe_id);
 struct qc_agent *qc_agent_find(struct qc *c, const uint8_t pk[QL_PUBKEY_LEN]);

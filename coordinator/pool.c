@@ -115,6 +115,10 @@ static void rctx_cb(void *arg)
 	struct qc_rctx *rc = arg;
 	struct qc_pool *p = rc->pool;
 	int rv = nng_aio_result(rc->aio);
+	/* The state was set (under the lock) before this receive started. */
+	void *pre = NULL;
+	if (rv == 0 && p->pre_request && rc->state == QC_RCTX_RECV)
+		pre = p->pre_request(p->arg, nng_aio_get_msg(rc->aio));
 
 	pthread_mutex_lock(p->lock);
 	if (rc->state == QC_RCTX_RECV) {
@@ -123,7 +127,10 @@ static void rctx_cb(void *arg)
 			nng_msg *msg = nng_aio_get_msg(rc->aio);
 			rc->pipe = nng_msg_get_pipe(msg);
 			rc->state = QC_RCTX_BUSY;
+			rc->pre = pre;
+			pre = NULL;
 			p->on_request(p->arg, rc, msg);
+			rc->pre = NULL;
 			if (rc->state == QC_RCTX_BUSY) {
 				/* No reply and not parked (out of memory): drop the request;
 				 * the peer asks again (an agent when its receive times out, the
@@ -152,6 +159,8 @@ static void rctx_cb(void *arg)
 		}
 	}
 	pthread_mutex_unlock(p->lock);
+	if (pre)
+		p->pre_free(pre);
 }
 
 int qc_pool_start(struct qc_pool *p, nng_socket sock, pthread_mutex_t *lock, size_t n_recv,

@@ -29,6 +29,7 @@ struct qc_rctx {
 	int64_t park_until; /* wall ms */
 	void *owner;        /* what it is parked for (agent, job) */
 	nng_pipe pipe;      /* pipe of the request being handled */
+	void *pre;          /* what pre_request made of it, for on_request (which frees it) */
 	uint32_t cursor;    /* owner's bookmark while parked (watch cursor) */
 	struct qc_rctx *next, *prev;
 };
@@ -46,6 +47,12 @@ struct qc_pool {
 	 * can do neither (out of memory), the request is dropped and the peer's
 	 * REQ socket sends it again. */
 	void (*on_request)(void *arg, struct qc_rctx *rc, nng_msg *msg);
+	/* Optional, called WITHOUT the lock before on_request: the expensive part
+	 * that needs no shared state (checking a signature), so the nng threads
+	 * do it in parallel. Its result reaches on_request in rc->pre; pre_free
+	 * frees it if on_request never runs. */
+	void *(*pre_request)(void *arg, nng_msg *msg);
+	void (*pre_free)(void *pre);
 	/* Called with the lock held when a parked context's time is up. */
 	void (*on_expire)(void *arg, struct qc_rctx *rc);
 	void *arg;

@@ -14,6 +14,7 @@
 
 struct qc_store {
 	sqlite3 *db;
+	sqlite3_stmt *host_save; /* prepared once: it runs for every host of every job */
 };
 
 /* clang-format off */
@@ -70,6 +71,7 @@ void qc_store_close(struct qc_store *st)
 {
 	if (st == NULL)
 		return;
+	sqlite3_finalize(st->host_save);
 	sqlite3_close(st->db);
 	free(st);
 }
@@ -219,8 +221,8 @@ fail:
 enum ql_err qc_store_host_save(struct qc_store *st, const struct qc_jobhost *h,
                                const uint8_t *result_env, size_t result_len)
 {
-	sqlite3_stmt *q = NULL;
-	if (sqlite3_prepare_v2(
+	if (st->host_save == NULL &&
+	    sqlite3_prepare_v3(
 		    st->db,
 		    "INSERT INTO job_hosts (job_id, hostname, pubkey, status, reason,"
 		    " detail, updated_at, result, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -228,8 +230,9 @@ enum ql_err qc_store_host_save(struct qc_store *st, const struct qc_jobhost *h,
 		    " reason=excluded.reason, detail=excluded.detail,"
 		    " updated_at=excluded.updated_at,"
 		    " result=coalesce(excluded.result, result), seq=excluded.seq",
-		    -1, &q, NULL) != SQLITE_OK)
+		    -1, SQLITE_PREPARE_PERSISTENT, &st->host_save, NULL) != SQLITE_OK)
 		return db_fail(st, "prepare host save");
+	sqlite3_stmt *q = st->host_save;
 	sqlite3_bind_blob(q, 1, h->job->id, QL_JOB_ID_LEN, SQLITE_STATIC);
 	sqlite3_bind_text(q, 2, h->hostname, -1, SQLITE_STATIC);
 	sqlite3_bind_blob(q, 3, h->agent->pk, QL_PUBKEY_LEN, SQLITE_STATIC);
@@ -241,8 +244,10 @@ enum ql_err qc_store_host_save(struct qc_store *st, const struct qc_jobhost *h,
 		sqlite3_bind_blob(q, 8, result_env, (int)result_len, SQLITE_STATIC);
 	sqlite3_bind_int64(q, 9, h->seq);
 	int rc = sqlite3_step(q);
-	sqlite3_finalize(q);
-	return rc == SQLITE_DONE ? QL_OK : db_fail(st, "save host result");
+	enum ql_err err = rc == SQLITE_DONE ? QL_OK : db_fail(st, "save host result");
+	sqlite3_reset(q);
+	sqlite3_clear_bindings(q); /* nothing keeps pointing at the caller's buffers */
+	return err;
 }
 
 enum ql_err qc_store_job_done(struct qc_store *st, const struct qc_job *job)
