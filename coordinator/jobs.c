@@ -284,7 +284,8 @@ enum ql_err qc_job_create(struct qc *c, const uint8_t *env, size_t env_len,
 		if (ql_selector_match(cmd->target, a->hostname, a->labels, a->n_labels))
 			add_host(job, a);
 	}
-	qsort(job->hosts, job->n_hosts, sizeof *job->hosts, by_hostname);
+	if (job->n_hosts) /* hosts is NULL when nothing matched */
+		qsort(job->hosts, job->n_hosts, sizeof *job->hosts, by_hostname);
 	if (rollout)
 		job->rollout = *rollout;
 	if (qc_store_job_save(c->store, job, cmd->reason) != QL_OK) {
@@ -317,7 +318,8 @@ static int by_seq(const void *a, const void *b)
 static void sort_events_by_seq(struct qc_job *job)
 {
 	seq_job = job;
-	qsort(job->events, job->n_events, sizeof *job->events, by_seq);
+	if (job->n_events) /* events is NULL until the first one */
+		qsort(job->events, job->n_events, sizeof *job->events, by_seq);
 	seq_job = NULL;
 }
 
@@ -371,7 +373,8 @@ static void resume_one(void *arg, const struct qc_stored_job *sj)
 			h->detail = strdup(s->detail);
 		}
 	}
-	qsort(job->hosts, job->n_hosts, sizeof *job->hosts, by_hostname);
+	if (job->n_hosts) /* hosts is NULL when nothing matched */
+		qsort(job->hosts, job->n_hosts, sizeof *job->hosts, by_hostname);
 	/* The final statuses in the order they first came in, so a CLI that was
 	 * following the job continues from its cursor without gaps or repeats. */
 	for (size_t i = 0; i < job->n_hosts; i++) {

@@ -88,7 +88,8 @@ static void print_json(const struct qcli_job *job, struct qcli_host *hosts, size
 void qcli_print_results(const struct qcli_job *job, struct qcli_host *hosts, size_t n, bool json,
                         double seconds)
 {
-	qsort(hosts, n, sizeof *hosts, by_host);
+	if (n) /* hosts may be NULL when there are none */
+		qsort(hosts, n, sizeof *hosts, by_host);
 	if (json) {
 		print_json(job, hosts, n, seconds);
 		return;

@@ -77,7 +77,8 @@ static int agents_exec(int argc, char **argv)
 	qcli_close(c);
 	if (r == NULL)
 		return rc;
-	qsort(r->agents, r->n_agents, sizeof *r->agents, by_name);
+	if (r->n_agents) /* no agents: r->agents is NULL, which qsort must not see */
+		qsort(r->agents, r->n_agents, sizeof *r->agents, by_name);
 	if (o.json) {
 		print_json(r);
 	} else {
