@@ -782,6 +782,8 @@ static void clean_temps(const struct qa_config *cfg)
 enum ql_err qa_agent_start(struct qa_agent *a, char *why, size_t whylen)
 {
 	clean_temps(a->cfg);
+	/* Not at once: start-up is busy enough (thousands at a time in the simulator). */
+	a->next_prune = ql_now() + PRUNE_EVERY_S;
 	for (size_t i = 0; i < a->cfg->n_coordinators; i++) {
 		struct link *l = &a->links[i];
 		l->agent = a;

@@ -16,9 +16,13 @@
 #include "log.h"
 #include "store.h"
 
+/* The statements, prepared once (ql_db_cached). */
+enum { ST_GET, ST_BEGIN, ST_FINISH, ST_UNDO, ST_AUDIT, ST_PRUNE, N_STMTS };
+
 struct qa_store {
 	sqlite3 *db;
 	pthread_mutex_t lock; /* the network side and the executor thread share the store */
+	sqlite3_stmt *stmt[N_STMTS];
 };
 
 /* clang-format off */
@@ -74,6 +78,8 @@ void qa_store_close(struct qa_store *st)
 {
 	if (st == NULL)
 		return;
+	for (int i = 0; i < N_STMTS; i++)
+		sqlite3_finalize(st->stmt[i]);
 	sqlite3_close(st->db);
 	pthread_mutex_destroy(&st->lock);
 	free(st);
@@ -93,12 +99,12 @@ static void bind_key(sqlite3_stmt *q, const struct qa_job_key *k)
 static enum ql_err do_job_get_locked(struct qa_store *st, const struct qa_job_key *k,
                                      struct qa_job_record *rec)
 {
-	sqlite3_stmt *q = NULL;
 	memset(rec, 0, sizeof *rec);
-	if (sqlite3_prepare_v2(st->db,
-	                       "SELECT body_hash, state, status, reason, detail, started_at,"
-	                       " finished_at, undo FROM jobs WHERE signer = ? AND job_id = ?",
-	                       -1, &q, NULL) != SQLITE_OK)
+	sqlite3_stmt *q =
+		ql_db_cached(st->db, &st->stmt[ST_GET],
+	                     "SELECT body_hash, state, status, reason, detail, started_at,"
+	                     " finished_at, undo FROM jobs WHERE signer = ? AND job_id = ?");
+	if (q == NULL)
 		return db_fail(st, "prepare job lookup");
 	bind_key(q, k);
 	int rc = sqlite3_step(q);
@@ -117,24 +123,24 @@ static enum ql_err do_job_get_locked(struct qa_store *st, const struct qa_job_ke
 	} else if (rc != SQLITE_DONE) {
 		err = db_fail(st, "job lookup");
 	}
-	sqlite3_finalize(q);
+	ql_db_release(q);
 	return err;
 }
 
 static enum ql_err do_job_begin_locked(struct qa_store *st, const struct qa_job_key *k,
                                        const uint8_t *body_hash, int64_t expires_at)
 {
-	sqlite3_stmt *q = NULL;
-	if (sqlite3_prepare_v2(st->db,
-	                       "INSERT INTO jobs (signer, job_id, body_hash, expires_at, state,"
-	                       " started_at) VALUES (?, ?, ?, ?, 'running', strftime('%s','now'))",
-	                       -1, &q, NULL) != SQLITE_OK)
+	sqlite3_stmt *q =
+		ql_db_cached(st->db, &st->stmt[ST_BEGIN],
+	                     "INSERT INTO jobs (signer, job_id, body_hash, expires_at, state,"
+	                     " started_at) VALUES (?, ?, ?, ?, 'running', strftime('%s','now'))");
+	if (q == NULL)
 		return db_fail(st, "prepare job begin");
 	bind_key(q, k);
 	sqlite3_bind_blob(q, 3, body_hash, QL_HASH_LEN, SQLITE_STATIC);
 	sqlite3_bind_int64(q, 4, expires_at);
 	int rc = sqlite3_step(q);
-	sqlite3_finalize(q);
+	ql_db_release(q);
 	if (rc == SQLITE_CONSTRAINT)
 		return QL_ERR_REPLAYED;
 	return rc == SQLITE_DONE ? QL_OK : db_fail(st, "record intent");
@@ -144,15 +150,14 @@ static enum ql_err do_job_finish_locked(struct qa_store *st, const struct qa_job
                                         const uint8_t *body_hash, int64_t expires_at,
                                         const struct qa_job_record *rec)
 {
-	sqlite3_stmt *q = NULL;
-	if (sqlite3_prepare_v2(
-		    st->db,
-		    "INSERT INTO jobs (signer, job_id, body_hash, expires_at, state, status, reason,"
-		    " detail, started_at, finished_at, undo) VALUES (?, ?, ?, ?, 'done', ?, ?, ?, ?, ?, ?)"
-		    " ON CONFLICT(signer, job_id) DO UPDATE SET state='done', status=excluded.status,"
-		    " reason=excluded.reason, detail=excluded.detail,"
-		    " finished_at=excluded.finished_at, undo=excluded.undo",
-		    -1, &q, NULL) != SQLITE_OK)
+	sqlite3_stmt *q = ql_db_cached(
+		st->db, &st->stmt[ST_FINISH],
+		"INSERT INTO jobs (signer, job_id, body_hash, expires_at, state, status, reason,"
+		" detail, started_at, finished_at, undo) VALUES (?, ?, ?, ?, 'done', ?, ?, ?, ?, ?, ?)"
+		" ON CONFLICT(signer, job_id) DO UPDATE SET state='done', status=excluded.status,"
+		" reason=excluded.reason, detail=excluded.detail,"
+		" finished_at=excluded.finished_at, undo=excluded.undo");
+	if (q == NULL)
 		return db_fail(st, "prepare job finish");
 	bind_key(q, k);
 	sqlite3_bind_blob(q, 3, body_hash, QL_HASH_LEN, SQLITE_STATIC);
@@ -164,34 +169,34 @@ static enum ql_err do_job_finish_locked(struct qa_store *st, const struct qa_job
 	sqlite3_bind_int64(q, 9, rec->finished_at);
 	sqlite3_bind_text(q, 10, rec->undo, -1, SQLITE_STATIC);
 	int rc = sqlite3_step(q);
-	sqlite3_finalize(q);
+	ql_db_release(q);
 	return rc == SQLITE_DONE ? QL_OK : db_fail(st, "record result");
 }
 
 static enum ql_err do_job_set_undo_locked(struct qa_store *st, const struct qa_job_key *k,
                                           const char *undo)
 {
-	sqlite3_stmt *q = NULL;
-	if (sqlite3_prepare_v2(st->db, "UPDATE jobs SET undo = ? WHERE signer = ? AND job_id = ?",
-	                       -1, &q, NULL) != SQLITE_OK)
+	sqlite3_stmt *q = ql_db_cached(st->db, &st->stmt[ST_UNDO],
+	                               "UPDATE jobs SET undo = ? WHERE signer = ? AND job_id = ?");
+	if (q == NULL)
 		return db_fail(st, "prepare undo");
 	sqlite3_bind_text(q, 1, undo, -1, SQLITE_STATIC);
 	sqlite3_bind_blob(q, 2, k->signer, QL_PUBKEY_LEN, SQLITE_STATIC);
 	sqlite3_bind_blob(q, 3, k->job_id, QL_JOB_ID_LEN, SQLITE_STATIC);
 	int rc = sqlite3_step(q);
-	sqlite3_finalize(q);
+	ql_db_release(q);
 	return rc == SQLITE_DONE ? QL_OK : db_fail(st, "record undo");
 }
 
 static enum ql_err do_audit_locked(struct qa_store *st, const struct qa_audit_entry *e)
 {
-	sqlite3_stmt *q = NULL;
 	char hex[2 * QL_JOB_ID_LEN + 1];
-	if (sqlite3_prepare_v2(st->db,
-	                       "INSERT INTO audit (at, job_id, signer, action, handle, target,"
-	                       " reason, status, code, detail) VALUES"
-	                       " (strftime('%s','now'), ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-	                       -1, &q, NULL) != SQLITE_OK)
+	sqlite3_stmt *q =
+		ql_db_cached(st->db, &st->stmt[ST_AUDIT],
+	                     "INSERT INTO audit (at, job_id, signer, action, handle, target,"
+	                     " reason, status, code, detail) VALUES"
+	                     " (strftime('%s','now'), ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+	if (q == NULL)
 		return db_fail(st, "prepare audit");
 	if (e->job_id) {
 		ql_hex(e->job_id, QL_JOB_ID_LEN, hex);
@@ -206,19 +211,19 @@ static enum ql_err do_audit_locked(struct qa_store *st, const struct qa_audit_en
 	sqlite3_bind_text(q, 8, e->code, -1, SQLITE_STATIC);
 	sqlite3_bind_text(q, 9, e->detail, -1, SQLITE_STATIC);
 	int rc = sqlite3_step(q);
-	sqlite3_finalize(q);
+	ql_db_release(q);
 	return rc == SQLITE_DONE ? QL_OK : db_fail(st, "write audit");
 }
 
 static enum ql_err do_prune_locked(struct qa_store *st, int64_t before)
 {
-	sqlite3_stmt *q = NULL;
-	if (sqlite3_prepare_v2(st->db, "DELETE FROM jobs WHERE expires_at < ?", -1, &q, NULL) !=
-	    SQLITE_OK)
+	sqlite3_stmt *q =
+		ql_db_cached(st->db, &st->stmt[ST_PRUNE], "DELETE FROM jobs WHERE expires_at < ?");
+	if (q == NULL)
 		return db_fail(st, "prepare prune");
 	sqlite3_bind_int64(q, 1, before);
 	int rc = sqlite3_step(q);
-	sqlite3_finalize(q);
+	ql_db_release(q);
 	return rc == SQLITE_DONE ? QL_OK : db_fail(st, "prune");
 }
 

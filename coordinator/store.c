@@ -221,18 +221,16 @@ fail:
 enum ql_err qc_store_host_save(struct qc_store *st, const struct qc_jobhost *h,
                                const uint8_t *result_env, size_t result_len)
 {
-	if (st->host_save == NULL &&
-	    sqlite3_prepare_v3(
-		    st->db,
-		    "INSERT INTO job_hosts (job_id, hostname, pubkey, status, reason,"
-		    " detail, updated_at, result, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-		    " ON CONFLICT(job_id, hostname) DO UPDATE SET status=excluded.status,"
-		    " reason=excluded.reason, detail=excluded.detail,"
-		    " updated_at=excluded.updated_at,"
-		    " result=coalesce(excluded.result, result), seq=excluded.seq",
-		    -1, SQLITE_PREPARE_PERSISTENT, &st->host_save, NULL) != SQLITE_OK)
+	sqlite3_stmt *q =
+		ql_db_cached(st->db, &st->host_save,
+	                     "INSERT INTO job_hosts (job_id, hostname, pubkey, status, reason,"
+	                     " detail, updated_at, result, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+	                     " ON CONFLICT(job_id, hostname) DO UPDATE SET status=excluded.status,"
+	                     " reason=excluded.reason, detail=excluded.detail,"
+	                     " updated_at=excluded.updated_at,"
+	                     " result=coalesce(excluded.result, result), seq=excluded.seq");
+	if (q == NULL)
 		return db_fail(st, "prepare host save");
-	sqlite3_stmt *q = st->host_save;
 	sqlite3_bind_blob(q, 1, h->job->id, QL_JOB_ID_LEN, SQLITE_STATIC);
 	sqlite3_bind_text(q, 2, h->hostname, -1, SQLITE_STATIC);
 	sqlite3_bind_blob(q, 3, h->agent->pk, QL_PUBKEY_LEN, SQLITE_STATIC);
@@ -245,8 +243,7 @@ enum ql_err qc_store_host_save(struct qc_store *st, const struct qc_jobhost *h,
 	sqlite3_bind_int64(q, 9, h->seq);
 	int rc = sqlite3_step(q);
 	enum ql_err err = rc == SQLITE_DONE ? QL_OK : db_fail(st, "save host result");
-	sqlite3_reset(q);
-	sqlite3_clear_bindings(q); /* nothing keeps pointing at the caller's buffers */
+	ql_db_release(q);
 	return err;
 }
 

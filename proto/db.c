@@ -37,3 +37,19 @@ enum ql_err ql_db_open(const char *dir, const char *file, const char *schema, sq
 	*out = db;
 	return QL_OK;
 }
+
+sqlite3_stmt *ql_db_cached(sqlite3 *db, sqlite3_stmt **slot, const char *sql)
+{
+	if (*slot == NULL &&
+	    sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, slot, NULL) != SQLITE_OK) {
+		sqlite3_finalize(*slot);
+		*slot = NULL;
+	}
+	return *slot;
+}
+
+void ql_db_release(sqlite3_stmt *q)
+{
+	sqlite3_reset(q);
+	sqlite3_clear_bindings(q); /* nothing keeps pointing at the caller's buffers */
+}
