@@ -540,22 +540,27 @@ static void slot_cb(void *arg)
 
 /* ---- the executor ---------------------------------------------------------------- */
 
+/* Append a to the list (x->lock held). */
+static void executor_append(struct qa_executor *x, struct qa_agent *a)
+{
+	a->x_queued = true;
+	a->x_next = NULL;
+	if (x->tail)
+		x->tail->x_next = a;
+	else
+		x->head = a;
+	x->tail = a;
+	pthread_cond_signal(&x->wake);
+}
+
 /* Put a on the list if it is not on it or being served (then it goes back after). */
 static void executor_submit(struct qa_executor *x, struct qa_agent *a)
 {
 	pthread_mutex_lock(&x->lock);
-	if (a->x_serving) {
+	if (a->x_serving)
 		a->x_again = true;
-	} else if (!a->x_queued) {
-		a->x_queued = true;
-		a->x_next = NULL;
-		if (x->tail)
-			x->tail->x_next = a;
-		else
-			x->head = a;
-		x->tail = a;
-		pthread_cond_signal(&x->wake);
-	}
+	else if (!a->x_queued)
+		executor_append(x, a);
 	pthread_mutex_unlock(&x->lock);
 }
 
@@ -650,12 +655,7 @@ static void *executor_main(void *arg)
 			a->x_serving = false;
 			if (a->x_again) {
 				a->x_again = false;
-				a->x_queued = true;
-				if (x->tail)
-					x->tail->x_next = a;
-				else
-					x->head = a;
-				x->tail = a;
+				executor_append(x, a);
 			}
 			pthread_cond_broadcast(&x->idle); /* a may be freed from here on */
 		}

@@ -23,6 +23,7 @@ struct parse {
 	char *why; /* the first error, without its line: ini_parse() returns that */
 	size_t whylen;
 	bool failed;
+	size_t signers_cap, handles_cap; /* allocated lengths of cfg->signers, cfg->handles */
 };
 
 #define FAIL(p, ...)                                                                               \
@@ -41,14 +42,39 @@ static bool set_str(char **dst, const char *value)
 	return *dst != NULL;
 }
 
+/*
+ * The signer and handle arrays grow as sections appear (4, 8, ... up to the
+ * limit): allocated at the limit up front they would be ~100 KiB, zeroed and
+ * so resident for the agent's whole life. Returns arr with room for one more
+ * than n, or NULL at the limit or out of memory. Nothing keeps a pointer into
+ * the arrays across handler() calls, so they may move.
+ */
+static void *grow(void *arr, size_t *cap, size_t n, size_t max, size_t size)
+{
+	if (n < *cap)
+		return arr;
+	size_t want = *cap ? *cap * 2 : 4;
+	if (want > max)
+		want = max;
+	if (want <= n)
+		return NULL;
+	void *a = realloc(arr, want * size);
+	if (a != NULL)
+		*cap = want;
+	return a;
+}
+
 static struct qa_signer *signer_for(struct parse *p, const char *name)
 {
 	struct qa_config *c = p->cfg;
 	for (size_t i = 0; i < c->n_signers; i++)
 		if (strcmp(c->signers[i].name, name) == 0)
 			return &c->signers[i];
-	if (c->n_signers == QA_MAX_SIGNERS)
+	struct qa_signer *a =
+		grow(c->signers, &p->signers_cap, c->n_signers, QA_MAX_SIGNERS, sizeof *a);
+	if (a == NULL)
 		return NULL;
+	c->signers = a;
 	struct qa_signer *s = &c->signers[c->n_signers];
 	memset(s, 0, sizeof *s);
 	s->name = strdup(name);
@@ -64,8 +90,11 @@ static struct qa_handle *handle_for(struct parse *p, const char *name)
 	for (size_t i = 0; i < c->n_handles; i++)
 		if (strcmp(c->handles[i].name, name) == 0)
 			return &c->handles[i];
-	if (c->n_handles == QA_MAX_HANDLES)
+	struct qa_handle *a =
+		grow(c->handles, &p->handles_cap, c->n_handles, QA_MAX_HANDLES, sizeof *a);
+	if (a == NULL)
 		return NULL;
+	c->handles = a;
 	struct qa_handle *h = &c->handles[c->n_handles];
 	memset(h, 0, sizeof *h);
 	h->grace_s = -1; /* unset: the type's default (0 is a valid grace) */
@@ -267,14 +296,12 @@ struct qa_config *qa_config_load(const char *path, char *why, size_t whylen)
 	}
 	cfg->clock_skew = QL_DEFAULT_SKEW;
 	cfg->path = strdup(path);
-	cfg->signers = calloc(QA_MAX_SIGNERS, sizeof *cfg->signers);
-	cfg->handles = calloc(QA_MAX_HANDLES, sizeof *cfg->handles);
-	if (cfg->path == NULL || cfg->signers == NULL || cfg->handles == NULL) {
+	if (cfg->path == NULL) {
 		snprintf(why, whylen, "out of memory");
 		goto fail;
 	}
 	char first[512] = "";
-	struct parse p = {cfg, first, sizeof first, false};
+	struct parse p = {cfg, first, sizeof first, false, 0, 0};
 	int rc = ini_parse(path, handler, &p);
 	if (rc < 0) {
 		snprintf(why, whylen, "%s: cannot read: %s", path, strerror(errno));

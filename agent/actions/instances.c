@@ -291,9 +291,10 @@ enum ql_err qa_instances_start(struct qa_instances *t, int index)
 
 enum ql_err qa_instances_stop(struct qa_instances *t, const size_t *pos, size_t n)
 {
-	struct qa_proc procs[QA_MAX_INSTANCES];
+	struct qa_proc procs[QA_MAX_INSTANCES] = {0};
 	struct qa_stop r[QA_MAX_INSTANCES];
 	int64_t kill_after;
+	assert(n <= QA_MAX_INSTANCES);
 	for (size_t i = 0; i < n; i++) {
 		assert(i == 0 || pos[i] > pos[i - 1]);
 		procs[i] = t->v[pos[i]].proc;

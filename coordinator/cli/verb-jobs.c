@@ -108,7 +108,7 @@ static void print_table(const Quell__ControlReply *r)
 	       "WHAT", "TARGET", "HOSTS");
 	for (size_t i = 0; i < r->n_jobs; i++) {
 		const Quell__JobInfo *j = r->jobs[i];
-		char hex[2 * QL_JOB_ID_LEN + 1], age[16], what[160], hosts[160];
+		char hex[2 * QL_JOB_ID_LEN + 1], age[24], what[160], hosts[160];
 		ql_hex(j->job_id.data, QL_JOB_ID_LEN, hex);
 		age_of(j->created_ms, age, sizeof age);
 		what_of(j, what, sizeof what);

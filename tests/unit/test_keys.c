@@ -174,7 +174,7 @@ static void test_load_damaged_secret(void **state)
 	struct fixture *f = *state;
 	uint8_t pk[QL_PUBKEY_LEN];
 	assert_int_equal(ql_key_generate(f->sec, pk), QL_OK);
-	size_t len;
+	size_t len = 0;
 	char *good = tu_read(f->sec, &len);
 	assert_non_null(good);
 	assert_int_equal(len, 89); /* 88 base64 characters + newline */
