@@ -8,9 +8,15 @@
  *       |            |timeout: heartbeat (poller) / give the slot back (others)
  *       +--error--> WAIT (back off) --> hello (poller)
  *
- * Slot 0 is the poller: it says hello and then always has a heartbeat
+ * Slot 0 is the poller: it says hello and then always has a request
  * outstanding, which the coordinator holds open and answers the moment it
- * has a command for us. The other slots carry results. REQ resends a request
+ * has a command for us. After a command that runs at once (nothing else
+ * queued or running) or was answered at once, it waits (HOLD, up to
+ * POLL_HOLD_MS) for that result and sends it as its next request, which the
+ * coordinator holds like a heartbeat: one signed message per command instead
+ * of two. A slower action gets a heartbeat in the meantime; while commands
+ * queue up, the poller asks for the next at once. The other slots carry the
+ * remaining results. REQ resends a request
  * whose pipe died, and a result whose slot timed out or met a restarted
  * coordinator goes back into the link's outbox: no result is dropped while
  * the agent lives (the coordinator ignores the second copy of one).
@@ -70,8 +76,9 @@
 #define RESULT_SLOTS 4 /* results in flight per coordinator */
 #define QUEUE_MAX 16   /* commands waiting for the executor */
 #define PRUNE_EVERY_S 60
+#define POLL_HOLD_MS 1000 /* how long the poller waits for a command's result */
 
-enum slot_state { SLOT_FREE, SLOT_SEND, SLOT_RECV, SLOT_WAIT };
+enum slot_state { SLOT_FREE, SLOT_SEND, SLOT_RECV, SLOT_WAIT, SLOT_HOLD };
 
 struct outmsg {
 	uint8_t *data; /* a signed result */
@@ -102,6 +109,12 @@ struct link {
 	size_t n_slots;
 	struct outmsg *outbox, **outbox_tail;
 	uint64_t seq;
+	/* The poller's HOLD deadline. Its own aio, so that a result arriving
+	 * early never has to cancel a sleep (nng 1.5 can complete an aio twice
+	 * when a cancel races its timer). */
+	nng_aio *hold_aio;
+	bool hold_armed;
+	int64_t hold_until; /* monotonic ms */
 };
 
 struct job {
@@ -340,11 +353,22 @@ static void outbox_add(struct link *l, uint8_t *data, size_t len, const uint8_t 
 	outbox_push(l, m, false);
 }
 
+static void poller_send(struct slot *sl);
+
 /* Put results on free result slots while the coordinator knows us. */
 static void outbox_kick(struct link *l)
 {
 	if (!l->ready || l->agent->stopping)
 		return;
+	struct slot *poller = &l->slots[0];
+	if (poller->state == SLOT_HOLD && l->outbox) {
+		/* The result the poller waited for (or another): its next request. */
+		poller->carrying = l->outbox;
+		l->outbox = l->outbox->next;
+		if (l->outbox == NULL)
+			l->outbox_tail = &l->outbox;
+		poller_send(poller);
+	}
 	for (size_t i = 1; i < l->n_slots && l->outbox; i++) {
 		struct slot *sl = &l->slots[i];
 		if (sl->state != SLOT_FREE)
@@ -370,25 +394,75 @@ static void slot_requeue(struct slot *sl)
 	}
 }
 
-/* A slot's exchange is over. */
+/* The poller's next request: the result it holds, or a heartbeat. */
+static void poller_send(struct slot *sl)
+{
+	if (sl->carrying) {
+		nng_msg *msg = ql_msg_new(sl->carrying->data, sl->carrying->len);
+		if (msg) {
+			slot_send(sl, msg);
+			return;
+		}
+		slot_requeue(sl); /* out of memory: a result slot takes it later */
+	}
+	slot_send(sl, make_heartbeat(sl->link));
+}
+
+/* The poller waits for the result of the command it just delivered. */
+static void poller_hold(struct slot *sl)
+{
+	struct link *l = sl->link;
+	sl->state = SLOT_HOLD;
+	l->hold_until = ql_mono_ms() + POLL_HOLD_MS;
+	if (!l->hold_armed) { /* else the pending timer sees the new deadline */
+		l->hold_armed = true;
+		nng_sleep_aio(POLL_HOLD_MS, l->hold_aio);
+	}
+}
+
+/* The hold timer: no result in time (a slow action), so a heartbeat. */
+static void hold_cb(void *arg)
+{
+	struct link *l = arg;
+	struct qa_agent *a = l->agent;
+	int rv = nng_aio_result(l->hold_aio);
+	pthread_mutex_lock(&a->lock);
+	l->hold_armed = false;
+	struct slot *poller = &l->slots[0];
+	if (rv == 0 && !a->stopping && poller->state == SLOT_HOLD) {
+		int64_t left = l->hold_until - ql_mono_ms();
+		if (left > 0) {
+			l->hold_armed = true;
+			nng_sleep_aio((nng_duration)left, l->hold_aio);
+		} else {
+			poller_send(poller);
+		}
+	}
+	pthread_mutex_unlock(&a->lock);
+}
+
+/* A slot's exchange is over: what it carried was acknowledged. */
 static void slot_done(struct slot *sl)
 {
-	if (sl->poller) {
-		slot_send(sl, make_heartbeat(sl->link));
-		return;
-	}
 	if (sl->carrying) {
-		observe(sl->link->agent, QA_EVENT_ACKED, sl->carrying->job_id);
 		free(sl->carrying->data);
 		free(sl->carrying);
 		sl->carrying = NULL;
+	}
+	if (sl->poller) {
+		poller_send(sl);
+		return;
 	}
 	sl->state = SLOT_FREE;
 	outbox_kick(sl->link);
 }
 
-/* A delivered command: check it now, queue it for the executor, or answer at once. */
-static void take_command(struct link *l, const Quell__AgentReply *r)
+/*
+ * A delivered command: check it now, queue it for the executor, or answer
+ * at once. True if its result is in the outbox, or will be as soon as the
+ * executor has run it (nothing else of this agent's queued or running).
+ */
+static bool take_command(struct link *l, const Quell__AgentReply *r)
 {
 	struct qa_agent *a = l->agent;
 	enum qa_admit outcome;
@@ -402,7 +476,7 @@ static void take_command(struct link *l, const Quell__AgentReply *r)
 	observe(a, QA_EVENT_ADMITTED, tag);
 	if (err != QL_OK) {
 		ql_error("could not produce a result: %s", ql_strerror(err));
-		return;
+		return false;
 	}
 	if (outcome == QA_ADMIT_RUN) {
 		if (a->q_len == QUEUE_MAX) {
@@ -410,7 +484,7 @@ static void take_command(struct link *l, const Quell__AgentReply *r)
 			err = qa_exec_refuse(p, QL_ERR_BUSY, &res, &res_len);
 			if (err != QL_OK) {
 				ql_error("could not produce a result: %s", ql_strerror(err));
-				return;
+				return false;
 			}
 		} else {
 			struct job *j = &a->queue[(a->q_head + a->q_len++) % QUEUE_MAX];
@@ -421,13 +495,15 @@ static void take_command(struct link *l, const Quell__AgentReply *r)
 			memcpy(j->job_id, k->job_id, QL_JOB_ID_LEN);
 			memcpy(j->hash, qa_pending_hash(p), QL_HASH_LEN);
 			executor_submit(a->x, a);
-			return;
+			return a->q_len == 1 && a->running.link == NULL;
 		}
 	}
 	if (res) {
 		observe(a, QA_EVENT_DONE, tag);
 		outbox_add(l, res, res_len, tag);
+		return true;
 	}
+	return false;
 }
 
 static void handle_reply(struct slot *sl, nng_msg *reply)
@@ -464,8 +540,16 @@ static void handle_reply(struct slot *sl, nng_msg *reply)
 	case QUELL__AGENT_REPLY__TYPE__TYPE_COMMAND:
 		if (sl->poller)
 			l->ready = true;
-		take_command(l, r);
-		slot_done(sl);
+		if (take_command(l, r) && sl->poller) {
+			if (sl->carrying) { /* acknowledged by this reply */
+				free(sl->carrying->data);
+				free(sl->carrying);
+				sl->carrying = NULL;
+			}
+			poller_hold(sl);
+		} else {
+			slot_done(sl);
+		}
 		outbox_kick(l);
 		break;
 	case QUELL__AGENT_REPLY__TYPE__TYPE_REFUSED:
@@ -511,6 +595,8 @@ static void slot_cb(void *arg)
 				slot_done(sl);
 			break;
 		}
+		if (sl->carrying)
+			observe(a, QA_EVENT_SENT, sl->carrying->job_id);
 		sl->state = SLOT_RECV;
 		nng_aio_set_timeout(sl->aio, RECV_TIMEOUT_MS);
 		nng_ctx_recv(sl->ctx, sl->aio);
@@ -532,6 +618,7 @@ static void slot_cb(void *arg)
 	case SLOT_WAIT:
 		slot_send(sl, make_hello(a));
 		break;
+	case SLOT_HOLD: /* no operation of the slot's aio is pending: hold_cb ends it */
 	case SLOT_FREE:
 		break;
 	}
@@ -749,6 +836,10 @@ static enum ql_err link_open(struct link *l, char *why, size_t whylen)
 		}
 		l->n_slots = i + 1;
 	}
+	if ((rv = nng_aio_alloc(&l->hold_aio, hold_cb, l)) != 0) {
+		step = "allocate aio";
+		goto fail;
+	}
 	/* Non-blocking: the agent starts even while the coordinator is down. */
 	if ((rv = nng_dialer_start(l->dialer, NNG_FLAG_NONBLOCK)) != 0) {
 		step = "start dialer";
@@ -809,6 +900,8 @@ void qa_agent_stop(struct qa_agent *a)
 		struct link *l = &a->links[i];
 		for (size_t k = 0; k < l->n_slots; k++)
 			nng_aio_stop(l->slots[k].aio);
+		if (l->hold_aio)
+			nng_aio_stop(l->hold_aio);
 		if (l->open) {
 			nng_close(l->sock);
 			l->open = false;
@@ -826,6 +919,8 @@ void qa_agent_free(struct qa_agent *a)
 	qa_agent_stop(a);
 	for (size_t i = 0; i < a->n_links; i++) {
 		struct link *l = &a->links[i];
+		if (l->hold_aio)
+			nng_aio_free(l->hold_aio);
 		for (size_t k = 0; k < l->n_slots; k++) {
 			nng_aio_free(l->slots[k].aio);
 			if (l->slots[k].carrying) {

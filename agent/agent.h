@@ -34,7 +34,7 @@ enum qa_event {
 	QA_EVENT_RECEIVED, /* a command arrived from the coordinator */
 	QA_EVENT_ADMITTED, /* its checks are done (signature, policy, handle, store) */
 	QA_EVENT_DONE,     /* acted, recorded and signed the result */
-	QA_EVENT_ACKED,    /* the coordinator acknowledged the result */
+	QA_EVENT_SENT,     /* the result went out to the coordinator (first attempt) */
 };
 
 struct qa_agent_opts {

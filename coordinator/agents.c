@@ -244,8 +244,14 @@ static void on_result(struct qc *c, struct qc_rctx *rc, const struct ql_opened *
 		reply_type(rc, QUELL__AGENT_REPLY__TYPE__TYPE_HELLO_REQUIRED, NULL);
 		return;
 	}
-	/* The answer acknowledges the result: the next command if one is due,
-	 * else "idle" at once. The agent's parked poll stays where it is. */
+	/* The answer acknowledges the result. With no poll of the agent's held,
+	 * the result is its poll (the agent's poller sends a command's result as
+	 * its next request): held like a heartbeat. Otherwise: the next command
+	 * if one is due, else "idle" at once, and the held poll stays. */
+	if (a->parked == NULL) {
+		qc_agent_next(c, a, rc);
+		return;
+	}
 	int64_t now = qc_now_ms();
 	struct qc_jobhost *h = next_due(a, now);
 	if (h)

@@ -33,12 +33,12 @@ files=$(find "$SIM/hosts" -name maintenance.html | wc -l)
 assert_file_contains "$SIM/hosts/sim-00001/maintenance.html" "sim test"
 assert_no_file "$SIM/hosts/sim-00002/maintenance.html" # role=worker
 
-# Every result of that job was acknowledged, in stage order.
+# Every result of that job went out, in stage order.
 kill -USR1 "$sim"
 wait_until 10 test -s "$SIM/stats.json" || fail "quell-sim wrote no stats.json"
-jq -e --argjson n "$WEB" '.acked.count == $n and .received.count == $n
+jq -e --argjson n "$WEB" '.sent.count == $n and .received.count == $n
 	and .received.min <= .admitted.min and .admitted.max <= .done.max
-	and .done.max <= .acked.max' "$SIM/stats.json" >/dev/null ||
+	and .done.max <= .sent.max' "$SIM/stats.json" >/dev/null ||
 	fail "unexpected stage stats: $(cat "$SIM/stats.json")"
 
 expect_exit 0 q maintenance off -t role=web

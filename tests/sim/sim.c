@@ -15,7 +15,7 @@
  *
  * SIGUSR1 writes DIR/stats.json: for the job most agents saw last, when
  * each agent received it, finished checking it, had signed its result and
- * got it acknowledged (CLOCK_REALTIME, microseconds since the epoch), as
+ * sent it (CLOCK_REALTIME, microseconds since the epoch), as
  * count/min/median/p99/max, plus the cost of one signature and one
  * verification measured at start. SIGTERM or SIGINT stops every agent.
  *
@@ -196,7 +196,7 @@ static void print_dist(FILE *f, const char *name, int64_t *v, size_t n)
 	        (long long)v[(p99 ? p99 : 1) - 1], (long long)v[n - 1]);
 }
 
-static const char *const event_names[N_EVENTS] = {"received", "admitted", "done", "acked"};
+static const char *const event_names[N_EVENTS] = {"received", "admitted", "done", "sent"};
 
 static int write_stats(const char *dir, struct sim_agent *sims, size_t n, int64_t sign_ns,
                        int64_t verify_ns)
