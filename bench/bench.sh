@@ -275,7 +275,9 @@ bench_write_results() {
 	local quick=$1 json=$BENCH_OUT/results.json md=$BENCH_OUT/results.md
 	local commit
 	commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
-	git -C "$ROOT" diff --quiet HEAD 2>/dev/null || commit="$commit+changes"
+	# Uncommitted changes (other than earlier results) are worth a mention.
+	git -C "$ROOT" diff --quiet HEAD -- . ':!bench/results.md' ':!bench/results.json' \
+		2>/dev/null || commit="$commit+changes"
 	jq -n --arg date "$(date -u +%FT%TZ)" --arg commit "$commit" \
 		--argjson quick "$quick" --argjson machine "$(bench_machine)" \
 		--slurpfile figures "$BENCH_TMP/figures.jsonl" \
