@@ -12,14 +12,17 @@
  * outstanding, which the coordinator holds open and answers the moment it
  * has a command for us. After a command that runs at once (nothing else
  * queued or running) or was answered at once, it waits (HOLD, up to
- * POLL_HOLD_MS) for that result and sends it as its next request, which the
+ * POLL_HOLD_MS, short: meanwhile the coordinator cannot deliver the next
+ * command) for that result and sends it as its next request, which the
  * coordinator holds like a heartbeat: one signed message per command instead
  * of two. A slower action gets a heartbeat in the meantime; while commands
  * queue up, the poller asks for the next at once. The other slots carry the
- * remaining results. REQ resends a request
- * whose pipe died, and a result whose slot timed out or met a restarted
- * coordinator goes back into the link's outbox: no result is dropped while
- * the agent lives (the coordinator ignores the second copy of one).
+ * remaining results. A request whose connection died fails (nng's REQ resend
+ * is off, see RESEND_MS): the link is no longer "ready", the poller says
+ * hello on the next connection, and a result whose slot failed, timed out or
+ * met a restarted coordinator goes back into the link's outbox, which is
+ * kicked whenever an exchange ends: no result is dropped while the agent
+ * lives (the coordinator ignores the second copy of one).
  *
  * A command that passes every check goes to the agent's bounded queue,
  * served by the executor, so a slow action (a kill's grace period, a
@@ -64,9 +67,10 @@
 /*
  * No REQ resend timer: a request whose reply never comes times out after
  * RECV_TIMEOUT_MS and goes out again from here (heartbeat, or the result
- * back to the outbox). nng still resends at once when a pipe dies. nng 1.5
- * keeps all timers of a process in one sorted list (O(n) insertion), which
- * thousands of agents in the fleet simulator would spend their time in.
+ * back to the outbox); without the timer nng 1.5 fails a request whose pipe
+ * died with NNG_ECONNRESET instead of resending it, handled in slot_cb. nng
+ * 1.5 keeps all timers of a process in one sorted list (O(n) insertion),
+ * which thousands of agents in the fleet simulator spent their CPU walking.
  */
 #define RESEND_MS NNG_DURATION_INFINITE
 #define RECONNECT_MIN_MS 100
@@ -76,7 +80,7 @@
 #define RESULT_SLOTS 4 /* results in flight per coordinator */
 #define QUEUE_MAX 16   /* commands waiting for the executor */
 #define PRUNE_EVERY_S 60
-#define POLL_HOLD_MS 1000 /* how long the poller waits for a command's result */
+#define POLL_HOLD_MS 200 /* how long the poller waits for a command's result */
 
 enum slot_state { SLOT_FREE, SLOT_SEND, SLOT_RECV, SLOT_WAIT, SLOT_HOLD };
 
@@ -451,6 +455,7 @@ static void slot_done(struct slot *sl)
 	}
 	if (sl->poller) {
 		poller_send(sl);
+		outbox_kick(sl->link); /* results put back meanwhile (e.g. on a lost connection) */
 		return;
 	}
 	sl->state = SLOT_FREE;
@@ -602,6 +607,17 @@ static void slot_cb(void *arg)
 		nng_ctx_recv(sl->ctx, sl->aio);
 		break;
 	case SLOT_RECV:
+		if (rv == NNG_ECONNRESET) {
+			/* The connection died under the request (nng does not resend it):
+			 * the next coordinator connection starts with hello. */
+			l->ready = false;
+			slot_requeue(sl);
+			if (sl->poller)
+				slot_send(sl, make_hello(a));
+			else
+				slot_done(sl);
+			break;
+		}
 		if (rv != 0) {
 			if (rv != NNG_ETIMEDOUT)
 				ql_warn("%s: receive failed: %s", l->url, nng_strerror(rv));

@@ -197,7 +197,15 @@ static void on_hello(struct qc *c, struct qc_rctx *rc, const struct ql_opened *o
 	if (qc_store_agent_save(c->store, a) != QL_OK)
 		ql_warn("could not persist agent %s", a->hostname);
 	release_parked(a, rc);
-	qc_agent_next(c, a, rc);
+	/* Answered at once, not held: the agent sends the results it kept
+	 * across a reconnect only once it knows the hello was accepted. Its next
+	 * heartbeat is the request that is held. */
+	int64_t now_ms = qc_now_ms();
+	struct qc_jobhost *due_host = next_due(a, now_ms);
+	if (due_host)
+		deliver(a, rc, due_host, now_ms);
+	else
+		reply_type(rc, QUELL__AGENT_REPLY__TYPE__TYPE_IDLE, NULL);
 out:
 	quell__hello__free_unpacked(h, NULL);
 }

@@ -44,8 +44,9 @@ struct qc_pool {
 	size_t cap_all;
 	bool closing;
 	/* Called with the lock held. Calls qc_rctx_reply or qc_rctx_park; if it
-	 * can do neither (out of memory), the request is dropped and the peer's
-	 * REQ socket sends it again. */
+	 * can do neither (out of memory), the request is dropped and the peer
+	 * asks again (an agent when its receive times out, the CLI's REQ socket
+	 * after its resend time). */
 	void (*on_request)(void *arg, struct qc_rctx *rc, nng_msg *msg);
 	/* Optional, called WITHOUT the lock before on_request: the expensive part
 	 * that needs no shared state (checking a signature), so the nng threads

@@ -9,6 +9,9 @@ cat >> "$dir/agent.conf" <<CONF
 [handle slow]
 type = service
 restart = /bin/sleep 2
+[handle slower]
+type = service
+restart = /bin/sleep 5
 CONF
 
 F="$BIN/quell-forge"
@@ -53,8 +56,10 @@ dups=$(grep -c '^ok - duplicate' "$dir/again" || true)
 kill "$agent_pid" && wait "$agent_pid" || true
 agent_pid=
 sed -i 's/^state_dir = .*/&\nclock_skew = 0/' "$dir/agent.conf"
-"$F" sign --key "$dir/op.key" --out "$dir/slow2" --action restart --handle slow >/dev/null
-"$F" sign --key "$dir/op.key" --out "$dir/brief" --lifetime 1 --action ping >/dev/null
+# (Lifetimes are whole seconds from signing, and the agent starts after it:
+# 3 s leaves the ping alive when it arrives, the 5 s restart outlives it.)
+"$F" sign --key "$dir/op.key" --out "$dir/slow2" --action restart --handle slower >/dev/null
+"$F" sign --key "$dir/op.key" --out "$dir/brief" --lifetime 3 --action ping >/dev/null
 "$F" serve --all-at-once --listen "$url" "$dir/slow2" "$dir/brief" >"$dir/late" 2>>"$dir/serve.err" &
 serve_pid=$!
 wait_until 10 port_listening "$port"
