@@ -223,11 +223,15 @@ bench_sim_fanout() {
 
 # Restart the coordinator under N connected agents; time until all are back.
 bench_storm() {
-	local n=$1 old=$2 pid t0 t1
+	local n=$1 old=$2 pid t0 t1 s0
 	say "bench: connect storm, $n agents"
+	s0=$(now_us)
 	stop_pids "$old"
 	sed -i '/^coordinator /d' "$FLEET/pids"
 	t0=$(now_us)
+	# The agents back off while it is down (0.1 s doubling to 5 s, jittered).
+	bench_figure "connect storm" "coordinator stop (TERM, $n agents connected)" \
+		"$(((t0 - s0) / 1000))" ms
 	"$QUELL_BIN/quell-coordinator" -c "$FLEET/coordinator.conf" </dev/null \
 		>>"$FLEET/coordinator.log" 2>&1 &
 	pid=$!
