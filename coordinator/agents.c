@@ -101,6 +101,17 @@ static void deliver(struct qc_agent *a, struct qc_rctx *rc, struct qc_jobhost *h
 	qc_rctx_reply(rc, msg);
 }
 
+/* Answer rc at once: with the agent's next due command, else "idle". */
+static void answer_now(struct qc_agent *a, struct qc_rctx *rc)
+{
+	int64_t now = qc_now_ms();
+	struct qc_jobhost *h = next_due(a, now);
+	if (h)
+		deliver(a, rc, h, now);
+	else
+		reply_type(rc, QUELL__AGENT_REPLY__TYPE__TYPE_IDLE, NULL);
+}
+
 void qc_agent_next(struct qc *c, struct qc_agent *a, struct qc_rctx *rc)
 {
 	int64_t now = qc_now_ms();
@@ -200,12 +211,7 @@ static void on_hello(struct qc *c, struct qc_rctx *rc, const struct ql_opened *o
 	/* Answered at once, not held: the agent sends the results it kept
 	 * across a reconnect only once it knows the hello was accepted. Its next
 	 * heartbeat is the request that is held. */
-	int64_t now_ms = qc_now_ms();
-	struct qc_jobhost *due_host = next_due(a, now_ms);
-	if (due_host)
-		deliver(a, rc, due_host, now_ms);
-	else
-		reply_type(rc, QUELL__AGENT_REPLY__TYPE__TYPE_IDLE, NULL);
+	answer_now(a, rc);
 out:
 	quell__hello__free_unpacked(h, NULL);
 }
@@ -256,16 +262,10 @@ static void on_result(struct qc *c, struct qc_rctx *rc, const struct ql_opened *
 	 * the result is its poll (the agent's poller sends a command's result as
 	 * its next request): held like a heartbeat. Otherwise: the next command
 	 * if one is due, else "idle" at once, and the held poll stays. */
-	if (a->parked == NULL) {
+	if (a->parked == NULL)
 		qc_agent_next(c, a, rc);
-		return;
-	}
-	int64_t now = qc_now_ms();
-	struct qc_jobhost *h = next_due(a, now);
-	if (h)
-		deliver(a, rc, h, now);
 	else
-		reply_type(rc, QUELL__AGENT_REPLY__TYPE__TYPE_IDLE, NULL);
+		answer_now(a, rc);
 }
 
 /* An agent message with its envelope checked: what pre_request hands on. */
