@@ -583,6 +583,8 @@ static void slot_cb(void *arg)
 	if (rv == NNG_ECLOSED || rv == NNG_ECANCELED || a->stopping) {
 		if (sl->state == SLOT_SEND && rv != 0)
 			nng_msg_free(nng_aio_get_msg(sl->aio));
+		else if (sl->state == SLOT_RECV && rv == 0)
+			nng_msg_free(nng_aio_get_msg(sl->aio)); /* a reply that came as we stop */
 		slot_requeue(sl);
 		sl->state = SLOT_FREE;
 		pthread_mutex_unlock(&a->lock);

@@ -139,6 +139,8 @@ static void rctx_cb(void *arg)
 				rc->next = p->free_list;
 				p->free_list = rc;
 			}
+		} else if (rv == 0) {
+			nng_msg_free(nng_aio_get_msg(rc->aio)); /* arrived as we close */
 		} else if (rv != NNG_ECLOSED && !p->closing) {
 			ql_warn("receive failed: %s", nng_strerror(rv));
 			rc->next = p->free_list;
