@@ -30,34 +30,35 @@
  * queue answers "busy". A redelivery of a job that is queued or running is
  * not answered twice: its result follows when it is done.
  *
- * The executor is a list of agents with work and the threads serving it
- * (one for quell-agent, a few for the fleet simulator's thousands of
- * agents). A thread takes an agent off the list, runs one command of its
- * queue, and puts it back at the end if more wait: an agent's commands run
- * one after another, in order, and one agent cannot starve the others.
+ * The executor (executor.c) gives agents turns on its threads (one for
+ * quell-agent, a few for the fleet simulator's thousands of agents); in its
+ * turn (serve()) an agent runs one command of its queue and asks for another
+ * turn if more wait: an agent's commands run one after another, in order,
+ * and one agent cannot starve the others.
  *
- * Locking: a->lock protects links, slots, outboxes and the queue; x->lock
- * the executor's list and the x_* fields. Order: a->lock, then x->lock. The
- * store has its own lock. Actions run without either lock held.
+ * Locking: a->lock protects links, slots, outboxes and the queue; the
+ * executor's lock its list. Order: a->lock, then the executor's. The store
+ * has its own lock. Actions run without either lock held.
  */
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
 #include <pthread.h>
 #include <sodium.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "actions/actions.h"
 #include "agent.h"
 #include "codec.h"
 #include "envelope.h"
 #include "exec.h"
-#include "fsutil.h"
+#include "executor.h"
 #include "keys.h"
 #include "log.h"
+#include "messages.h"
 #include "proc.h"
 #include "ql_limits.h"
 #include "store.h"
@@ -128,17 +129,6 @@ struct job {
 	uint8_t signer[QL_PUBKEY_LEN], job_id[QL_JOB_ID_LEN], hash[QL_HASH_LEN];
 };
 
-struct qa_executor {
-	pthread_mutex_t lock;
-	pthread_cond_t wake;          /* an agent was put on the list, or stopping */
-	pthread_cond_t idle;          /* an agent's turn ended */
-	struct qa_agent *head, *tail; /* agents with work, in order */
-	pthread_t *threads;
-	size_t n_threads;
-	int64_t last_reap;
-	bool stopping;
-};
-
 struct qa_agent {
 	struct qa_config *cfg;
 	struct ql_secret_key *key;
@@ -155,16 +145,18 @@ struct qa_agent {
 	bool stopping;
 	void (*observe)(void *arg, enum qa_event ev, const uint8_t job_id[QL_JOB_ID_LEN]);
 	void *observe_arg;
-	/* The executor's bookkeeping (x->lock). */
 	struct qa_executor *x;
-	bool own_x;     /* made by qa_agent_new, freed with the agent */
-	bool x_queued;  /* on x's list */
-	bool x_serving; /* a thread is serving this agent's turn */
-	bool x_again;   /* more work arrived during the turn */
-	struct qa_agent *x_next;
+	bool own_x;          /* made by qa_agent_new, freed with the agent */
+	struct qa_turn turn; /* the agent's place in the executor's list */
 };
 
-static void executor_submit(struct qa_executor *x, struct qa_agent *a);
+static void serve(struct qa_turn *t);
+
+/* Ask the executor for a turn (serve(), below). */
+static void submit(struct qa_agent *a)
+{
+	qa_executor_submit(a->x, &a->turn);
+}
 
 static void observe(struct qa_agent *a, enum qa_event ev, const uint8_t *job_id)
 {
@@ -207,6 +199,7 @@ enum ql_err qa_agent_new(struct qa_config *cfg, const struct qa_agent_opts *opts
 		return QL_ERR_NOMEM;
 	}
 	a->cfg = cfg;
+	a->turn.serve = serve;
 	a->observe = opts->observe;
 	a->observe_arg = opts->observe_arg;
 	pthread_mutex_init(&a->lock, NULL);
@@ -238,51 +231,14 @@ fail:
 	return err;
 }
 
-/* Build and sign a hello or heartbeat. */
-static nng_msg *make_signed(struct qa_agent *a, Quell__Kind kind, const ProtobufCMessage *body)
-{
-	uint8_t *b = NULL, *env = NULL;
-	size_t blen, elen;
-	nng_msg *msg = NULL;
-	if (ql_pack(body, &b, &blen) != QL_OK)
-		return NULL;
-	if (ql_envelope_seal(kind, a->key, b, blen, &env, &elen) == QL_OK)
-		msg = ql_msg_new(env, elen);
-	free(b);
-	free(env);
-	return msg;
-}
-
 static nng_msg *make_hello(struct qa_agent *a)
 {
-	Quell__Hello h = QUELL__HELLO__INIT;
-	Quell__Label labels[QL_MAX_LABELS], *lp[QL_MAX_LABELS];
-	char *actions[QL_MAX_ACTIONS];
-	h.hostname = a->cfg->hostname;
-	h.version = QL_VERSION;
-	h.time = ql_now();
-	for (size_t i = 0; i < a->cfg->n_labels; i++) {
-		quell__label__init(&labels[i]);
-		labels[i].key = a->cfg->labels[i].key;
-		labels[i].value = a->cfg->labels[i].value;
-		lp[i] = &labels[i];
-	}
-	h.labels = lp;
-	h.n_labels = a->cfg->n_labels;
-	for (h.n_actions = 0; qa_actions[h.n_actions] && h.n_actions < QL_MAX_ACTIONS;
-	     h.n_actions++)
-		actions[h.n_actions] = (char *)qa_actions[h.n_actions]->name;
-	h.actions = actions;
-	return make_signed(a, QUELL__KIND__KIND_HELLO, &h.base);
+	return qa_msg_hello(a->cfg, a->key);
 }
 
 static nng_msg *make_heartbeat(struct link *l)
 {
-	Quell__Heartbeat hb = QUELL__HEARTBEAT__INIT;
-	hb.hostname = l->agent->cfg->hostname;
-	hb.time = ql_now();
-	hb.seq = ++l->seq;
-	return make_signed(l->agent, QUELL__KIND__KIND_HEARTBEAT, &hb.base);
+	return qa_msg_heartbeat(l->agent->cfg, l->agent->key, ++l->seq);
 }
 
 /* ---- slots (a->lock held) -------------------------------------------------------- */
@@ -310,7 +266,7 @@ static void maybe_prune(struct qa_agent *a)
 		return;
 	a->next_prune = now + PRUNE_EVERY_S;
 	a->prune_due = true;
-	executor_submit(a->x, a);
+	submit(a);
 }
 
 static void slot_send(struct slot *sl, nng_msg *msg)
@@ -499,7 +455,7 @@ static bool take_command(struct link *l, const Quell__AgentReply *r)
 			memcpy(j->signer, k->signer, QL_PUBKEY_LEN);
 			memcpy(j->job_id, k->job_id, QL_JOB_ID_LEN);
 			memcpy(j->hash, qa_pending_hash(p), QL_HASH_LEN);
-			executor_submit(a->x, a);
+			submit(a);
 			return a->q_len == 1 && a->running.link == NULL;
 		}
 	}
@@ -643,59 +599,12 @@ static void slot_cb(void *arg)
 	pthread_mutex_unlock(&a->lock);
 }
 
-/* ---- the executor ---------------------------------------------------------------- */
-
-/* Append a to the list (x->lock held). */
-static void executor_append(struct qa_executor *x, struct qa_agent *a)
-{
-	a->x_queued = true;
-	a->x_next = NULL;
-	if (x->tail)
-		x->tail->x_next = a;
-	else
-		x->head = a;
-	x->tail = a;
-	pthread_cond_signal(&x->wake);
-}
-
-/* Put a on the list if it is not on it or being served (then it goes back after). */
-static void executor_submit(struct qa_executor *x, struct qa_agent *a)
-{
-	pthread_mutex_lock(&x->lock);
-	if (a->x_serving)
-		a->x_again = true;
-	else if (!a->x_queued)
-		executor_append(x, a);
-	pthread_mutex_unlock(&x->lock);
-}
-
-/* Take a off the list and wait for a turn in progress to end (a->lock not held). */
-static void executor_detach(struct qa_executor *x, struct qa_agent *a)
-{
-	pthread_mutex_lock(&x->lock);
-	for (;;) {
-		if (a->x_queued) {
-			struct qa_agent **pp = &x->head, *prev = NULL;
-			while (*pp != a) {
-				prev = *pp;
-				pp = &(*pp)->x_next;
-			}
-			*pp = a->x_next;
-			if (x->tail == a)
-				x->tail = prev;
-			a->x_queued = false;
-		}
-		a->x_again = false;
-		if (!a->x_serving)
-			break;
-		pthread_cond_wait(&x->idle, &x->lock);
-	}
-	pthread_mutex_unlock(&x->lock);
-}
+/* ---- the executor's turn ---------------------------------------------------------- */
 
 /* One turn: forget old job ids if asked, then run the oldest queued command. */
-static void serve(struct qa_agent *a)
+static void serve(struct qa_turn *t)
 {
+	struct qa_agent *a = (struct qa_agent *)((char *)t - offsetof(struct qa_agent, turn));
 	pthread_mutex_lock(&a->lock);
 	bool prune = a->prune_due && !a->stopping;
 	a->prune_due = false;
@@ -732,88 +641,8 @@ static void serve(struct qa_agent *a)
 		outbox_kick(l);
 	}
 	if (a->q_len > 0 && !a->stopping)
-		executor_submit(a->x, a); /* back of the line: the other agents get a turn */
+		submit(a); /* back of the line: the other agents get a turn */
 	pthread_mutex_unlock(&a->lock);
-}
-
-static void *executor_main(void *arg)
-{
-	struct qa_executor *x = arg;
-	pthread_mutex_lock(&x->lock);
-	while (!x->stopping) {
-		struct qa_agent *a = x->head;
-		if (a == NULL) {
-			struct timespec until;
-			clock_gettime(CLOCK_REALTIME, &until);
-			until.tv_sec += 1;
-			pthread_cond_timedwait(&x->wake, &x->lock, &until);
-		} else {
-			x->head = a->x_next;
-			if (x->head == NULL)
-				x->tail = NULL;
-			a->x_next = NULL;
-			a->x_queued = false;
-			a->x_serving = true;
-			pthread_mutex_unlock(&x->lock);
-			serve(a);
-			pthread_mutex_lock(&x->lock);
-			a->x_serving = false;
-			if (a->x_again) {
-				a->x_again = false;
-				executor_append(x, a);
-			}
-			pthread_cond_broadcast(&x->idle); /* a may be freed from here on */
-		}
-		/* Children that outlive their action (instances), once a second. */
-		int64_t now = ql_now();
-		if (now != x->last_reap) {
-			x->last_reap = now;
-			pthread_mutex_unlock(&x->lock);
-			qa_proc_reap();
-			pthread_mutex_lock(&x->lock);
-		}
-	}
-	pthread_mutex_unlock(&x->lock);
-	return NULL;
-}
-
-enum ql_err qa_executor_new(size_t threads, struct qa_executor **out)
-{
-	*out = NULL;
-	struct qa_executor *x = calloc(1, sizeof *x);
-	if (x == NULL || threads == 0 ||
-	    (x->threads = calloc(threads, sizeof *x->threads)) == NULL) {
-		free(x);
-		return QL_ERR_NOMEM;
-	}
-	pthread_mutex_init(&x->lock, NULL);
-	pthread_cond_init(&x->wake, NULL);
-	pthread_cond_init(&x->idle, NULL);
-	for (; x->n_threads < threads; x->n_threads++) {
-		if (pthread_create(&x->threads[x->n_threads], NULL, executor_main, x) != 0) {
-			qa_executor_free(x);
-			return QL_ERR_NOMEM;
-		}
-	}
-	*out = x;
-	return QL_OK;
-}
-
-void qa_executor_free(struct qa_executor *x)
-{
-	if (x == NULL)
-		return;
-	pthread_mutex_lock(&x->lock);
-	x->stopping = true;
-	pthread_cond_broadcast(&x->wake);
-	pthread_mutex_unlock(&x->lock);
-	for (size_t i = 0; i < x->n_threads; i++)
-		pthread_join(x->threads[i], NULL);
-	pthread_cond_destroy(&x->idle);
-	pthread_cond_destroy(&x->wake);
-	pthread_mutex_destroy(&x->lock);
-	free(x->threads);
-	free(x);
 }
 
 /* ---- set-up and tear-down -------------------------------------------------------- */
@@ -872,25 +701,9 @@ fail:
 	return QL_ERR_TRANSPORT;
 }
 
-/* Temporary files a crash left next to the files the handles change. */
-static void clean_temps(const struct qa_config *cfg)
-{
-	size_t n = 0;
-	for (size_t i = 0; i < cfg->n_handles; i++) {
-		const struct qa_handle *h = &cfg->handles[i];
-		const char *paths[] = {h->file, h->pause_file, h->link};
-		for (size_t k = 0; k < sizeof paths / sizeof paths[0]; k++)
-			if (paths[k])
-				n += qa_clean_temps(paths[k]);
-	}
-	if (n)
-		ql_info("removed %zu temporary file%s left by an interrupted action", n,
-		        n == 1 ? "" : "s");
-}
-
 enum ql_err qa_agent_start(struct qa_agent *a, char *why, size_t whylen)
 {
-	clean_temps(a->cfg);
+	qa_config_clean_temps(a->cfg);
 	/* Not at once: start-up is busy enough (thousands at a time in the simulator). */
 	a->next_prune = ql_now() + PRUNE_EVERY_S;
 	for (size_t i = 0; i < a->cfg->n_coordinators; i++) {
@@ -927,7 +740,7 @@ void qa_agent_stop(struct qa_agent *a)
 	}
 	/* An action in progress finishes first (bounded by its handle's timeout). */
 	if (a->x)
-		executor_detach(a->x, a);
+		qa_executor_detach(a->x, &a->turn);
 }
 
 void qa_agent_free(struct qa_agent *a)

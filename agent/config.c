@@ -15,6 +15,8 @@
 
 #include "codec.h"
 #include "config.h"
+#include "fsutil.h"
+#include "log.h"
 #include "ql_limits.h"
 #include "transport.h"
 
@@ -362,4 +364,20 @@ const struct qa_signer *qa_config_signer(const struct qa_config *cfg,
 		if (memcmp(cfg->signers[i].pk, pk, QL_PUBKEY_LEN) == 0)
 			return &cfg->signers[i];
 	return NULL;
+}
+
+/* Temporary files a crash left next to the files the handles change. */
+void qa_config_clean_temps(const struct qa_config *cfg)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < cfg->n_handles; i++) {
+		const struct qa_handle *h = &cfg->handles[i];
+		const char *paths[] = {h->file, h->pause_file, h->link};
+		for (size_t k = 0; k < sizeof paths / sizeof paths[0]; k++)
+			if (paths[k])
+				n += qa_clean_temps(paths[k]);
+	}
+	if (n)
+		ql_info("removed %zu temporary file%s left by an interrupted action", n,
+		        n == 1 ? "" : "s");
 }

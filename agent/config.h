@@ -65,6 +65,9 @@ struct qa_config {
 struct qa_config *qa_config_load(const char *path, char *why, size_t whylen);
 void qa_config_free(struct qa_config *cfg);
 
+/* Remove the temporary files a crash left next to the files the handles change. */
+void qa_config_clean_temps(const struct qa_config *cfg);
+
 const struct qa_handle *qa_config_handle(const struct qa_config *cfg, const char *name);
 const struct qa_signer *qa_config_signer(const struct qa_config *cfg,
                                          const uint8_t pk[QL_PUBKEY_LEN]);

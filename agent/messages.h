@@ -1,0 +1,19 @@
+/*
+ * messages.h: the hello (who I am: hostname, labels, the actions this build
+ * knows) and heartbeat an agent signs with its key, ready to send. NULL when
+ * out of memory or signing fails.
+ */
+#ifndef QA_MESSAGES_H
+#define QA_MESSAGES_H
+
+#include <nng/nng.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "keys.h"
+
+nng_msg *qa_msg_hello(const struct qa_config *cfg, const struct ql_secret_key *key);
+nng_msg *qa_msg_heartbeat(const struct qa_config *cfg, const struct ql_secret_key *key,
+                          uint64_t seq);
+
+#endif
