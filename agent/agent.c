@@ -313,35 +313,35 @@ static void outbox_add(struct link *l, uint8_t *data, size_t len, const uint8_t 
 	outbox_push(l, m, false);
 }
 
-static void poller_send(struct slot *sl);
+/* The outbox's first result onto sl, sent; false (left in the outbox) if out of memory. */
+static bool send_next_result(struct slot *sl)
+{
+	struct link *l = sl->link;
+	struct outmsg *m = l->outbox;
+	nng_msg *msg = ql_msg_new(m->data, m->len);
+	if (msg == NULL)
+		return false;
+	l->outbox = m->next;
+	if (l->outbox == NULL)
+		l->outbox_tail = &l->outbox;
+	sl->carrying = m;
+	slot_send(sl, msg);
+	return true;
+}
 
-/* Put results on free result slots while the coordinator knows us. */
+/* Put results on the holding poller and free result slots while the coordinator knows us. */
 static void outbox_kick(struct link *l)
 {
 	if (!l->ready || l->agent->stopping)
 		return;
 	struct slot *poller = &l->slots[0];
-	if (poller->state == SLOT_HOLD && l->outbox) {
-		/* The result the poller waited for (or another): its next request. */
-		poller->carrying = l->outbox;
-		l->outbox = l->outbox->next;
-		if (l->outbox == NULL)
-			l->outbox_tail = &l->outbox;
-		poller_send(poller);
-	}
+	/* The result the poller waited for (or another): its next request. */
+	if (poller->state == SLOT_HOLD && l->outbox && !send_next_result(poller))
+		slot_send(poller, make_heartbeat(l));
 	for (size_t i = 1; i < l->n_slots && l->outbox; i++) {
 		struct slot *sl = &l->slots[i];
-		if (sl->state != SLOT_FREE)
-			continue;
-		struct outmsg *m = l->outbox;
-		nng_msg *msg = ql_msg_new(m->data, m->len);
-		if (msg == NULL)
-			return; /* try again on the next kick */
-		l->outbox = m->next;
-		if (l->outbox == NULL)
-			l->outbox_tail = &l->outbox;
-		sl->carrying = m;
-		slot_send(sl, msg);
+		if (sl->state == SLOT_FREE && !send_next_result(sl))
+			return; /* out of memory: try again on the next kick */
 	}
 }
 
@@ -352,20 +352,6 @@ static void slot_requeue(struct slot *sl)
 		outbox_push(sl->link, sl->carrying, true);
 		sl->carrying = NULL;
 	}
-}
-
-/* The poller's next request: the result it holds, or a heartbeat. */
-static void poller_send(struct slot *sl)
-{
-	if (sl->carrying) {
-		nng_msg *msg = ql_msg_new(sl->carrying->data, sl->carrying->len);
-		if (msg) {
-			slot_send(sl, msg);
-			return;
-		}
-		slot_requeue(sl); /* out of memory: a result slot takes it later */
-	}
-	slot_send(sl, make_heartbeat(sl->link));
 }
 
 /* The poller waits for the result of the command it just delivered. */
@@ -395,7 +381,7 @@ static void hold_cb(void *arg)
 			l->hold_armed = true;
 			nng_sleep_aio((nng_duration)left, l->hold_aio);
 		} else {
-			poller_send(poller);
+			slot_send(poller, make_heartbeat(l));
 		}
 	}
 	pthread_mutex_unlock(&a->lock);
@@ -410,7 +396,7 @@ static void slot_done(struct slot *sl)
 		sl->carrying = NULL;
 	}
 	if (sl->poller) {
-		poller_send(sl);
+		slot_send(sl, make_heartbeat(sl->link));
 		outbox_kick(sl->link); /* results put back meanwhile (e.g. on a lost connection) */
 		return;
 	}
