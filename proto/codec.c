@@ -6,6 +6,7 @@
  * count, every id and hash for its exact size, every time for sanity. The
  * outer size check happens before protobuf-c sees the bytes.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,6 +29,51 @@ bool ql_ident_ok(const char *s, size_t max)
 			return false;
 	}
 	return n > 0;
+}
+
+bool ql_duration_parse(const char *s, uint32_t max, uint32_t *out)
+{
+	uint64_t n = 0;
+	size_t i = 0;
+	for (; s[i] >= '0' && s[i] <= '9'; i++) {
+		n = n * 10 + (uint64_t)(s[i] - '0');
+		if (n > max)
+			return false;
+	}
+	if (i == 0)
+		return false;
+	static const struct {
+		char unit;
+		uint32_t secs;
+	} units[] = {{'\0', 1}, {'s', 1}, {'m', 60}, {'h', 3600}, {'d', 86400}};
+	for (size_t u = 0; u < sizeof units / sizeof units[0]; u++) {
+		if (s[i] != units[u].unit || (s[i] != '\0' && s[i + 1] != '\0'))
+			continue;
+		n *= units[u].secs;
+		if (n == 0 || n > max)
+			return false;
+		*out = (uint32_t)n;
+		return true;
+	}
+	return false;
+}
+
+void ql_duration_format(uint32_t secs, char *buf, size_t len)
+{
+	if (secs % 86400 == 0)
+		snprintf(buf, len, "%ud", secs / 86400);
+	else if (secs % 3600 == 0)
+		snprintf(buf, len, "%uh", secs / 3600);
+	else if (secs % 60 == 0)
+		snprintf(buf, len, "%um", secs / 60);
+	else
+		snprintf(buf, len, "%us", secs);
+}
+
+bool ql_hex_prefix_ok(const char *s)
+{
+	size_t n = strlen(s);
+	return n >= 8 && n <= 2 * QL_JOB_ID_LEN && strspn(s, "0123456789abcdef") == n;
 }
 
 bool ql_hostname_ok(const char *s)
@@ -188,6 +234,26 @@ enum ql_err ql_command_decode(const uint8_t *buf, size_t len, Quell__Command **o
 	return QL_OK;
 }
 
+static bool event_ok(const Quell__MitigationEvent *e)
+{
+	return e->mitigation.len == QL_JOB_ID_LEN &&
+	       e->state >= QUELL__MITIGATION_STATE__MITIGATION_ACTIVE &&
+	       e->state <= QUELL__MITIGATION_STATE__MITIGATION_REPLACED &&
+	       ql_ident_ok(e->cause, 16) && (e->expires_at == 0 || time_ok(e->expires_at)) &&
+	       ql_text_ok(e->detail, QL_MAX_DETAIL) && time_ok(e->at) &&
+	       (e->by_job.len == 0 || e->by_job.len == QL_JOB_ID_LEN);
+}
+
+static bool events_ok(Quell__MitigationEvent *const *ev, size_t n)
+{
+	if (n > QL_MAX_EVENTS)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!event_ok(ev[i]))
+			return false;
+	return true;
+}
+
 enum ql_err ql_result_decode(const uint8_t *buf, size_t len, Quell__Result **out)
 {
 	DECODE(Quell__Result, quell__result__unpack, buf, len, out);
@@ -197,9 +263,23 @@ enum ql_err ql_result_decode(const uint8_t *buf, size_t len, Quell__Result **out
 	          r->status <= QUELL__STATUS__STATUS_REJECTED &&
 	          (r->reason[0] == '\0' || ql_ident_ok(r->reason, 32)) &&
 	          ql_text_ok(r->detail, QL_MAX_DETAIL) &&
-	          (r->command_hash.len == 0 || r->command_hash.len == QL_HASH_LEN);
+	          (r->command_hash.len == 0 || r->command_hash.len == QL_HASH_LEN) &&
+	          events_ok(r->mitigations, r->n_mitigations);
 	if (!ok) {
 		quell__result__free_unpacked(r, NULL);
+		*out = NULL;
+		return QL_ERR_MALFORMED;
+	}
+	return QL_OK;
+}
+
+enum ql_err ql_events_decode(const uint8_t *buf, size_t len, Quell__AgentEvents **out)
+{
+	DECODE(Quell__AgentEvents, quell__agent_events__unpack, buf, len, out);
+	Quell__AgentEvents *e = *out;
+	if (!ql_hostname_ok(e->hostname) || !time_ok(e->time) || e->n_events == 0 ||
+	    !events_ok(e->events, e->n_events)) {
+		quell__agent_events__free_unpacked(e, NULL);
 		*out = NULL;
 		return QL_ERR_MALFORMED;
 	}
@@ -256,6 +336,17 @@ enum ql_err ql_control_decode(const uint8_t *buf, size_t len, Quell__ControlRequ
 	case QUELL__CONTROL_REQUEST__REQ_JOBS:
 		ok = ok && c->jobs->limit >= 1 && c->jobs->limit <= QL_MAX_JOBS_LIST;
 		break;
+	case QUELL__CONTROL_REQUEST__REQ_MITIGATIONS:
+		ok = ok && c->mitigations->limit >= 1 &&
+		     c->mitigations->limit <= QL_MAX_MITIGATIONS_LIST &&
+		     (c->mitigations->id[0] == '\0' || ql_hex_prefix_ok(c->mitigations->id));
+		break;
+	case QUELL__CONTROL_REQUEST__REQ_TIMELINE:
+		ok = ok && ql_ident_ok(c->timeline->incident, QL_MAX_INCIDENT) &&
+		     c->timeline->limit >= 1 && c->timeline->limit <= QL_MAX_TIMELINE_PAGE;
+		break;
+	case QUELL__CONTROL_REQUEST__REQ_AUDIT_VERIFY:
+		break;
 	default:
 		ok = false;
 	}
@@ -288,6 +379,34 @@ static bool job_info_ok(const Quell__JobInfo *j)
 	return ok && sum == j->target_count;
 }
 
+static bool mitigation_info_ok(const Quell__MitigationInfo *m)
+{
+	bool ok = m->id.len == QL_JOB_ID_LEN && ql_ident_ok(m->action, QL_MAX_ACTION) &&
+	          (m->handle[0] == '\0' || ql_ident_ok(m->handle, QL_MAX_HANDLE)) &&
+	          ql_selector_check(m->target) == QL_OK && m->n_args <= QL_MAX_ARGS &&
+	          ql_ident_ok(m->operator_name, QL_MAX_NAME) &&
+	          ql_text_ok(m->reason, QL_MAX_REASON) &&
+	          (m->incident[0] == '\0' || ql_ident_ok(m->incident, QL_MAX_INCIDENT)) &&
+	          m->ttl_seconds <= QL_MAX_TTL;
+	for (size_t i = 0; ok && i < m->n_args; i++)
+		ok = ql_ident_ok(m->args[i]->key, QL_MAX_ARG_KEY) &&
+		     ql_text_ok(m->args[i]->value, QL_MAX_ARG_VALUE);
+	for (size_t i = 0; ok && i < m->n_hosts; i++)
+		ok = ql_hostname_ok(m->hosts[i]->hostname) && ql_ident_ok(m->hosts[i]->state, 16) &&
+		     ql_text_ok(m->hosts[i]->cause, 16) &&
+		     ql_text_ok(m->hosts[i]->detail, QL_MAX_DETAIL);
+	return ok;
+}
+
+static bool record_ok(const Quell__AuditRecord *r)
+{
+	return ql_ident_ok(r->kind, 32) &&
+	       (r->incident[0] == '\0' || ql_ident_ok(r->incident, QL_MAX_INCIDENT)) &&
+	       (r->job_id.len == 0 || r->job_id.len == QL_JOB_ID_LEN) &&
+	       (r->host[0] == '\0' || ql_hostname_ok(r->host)) && ql_text_ok(r->actor, 256) &&
+	       ql_text_ok(r->text, 4 * QL_MAX_DETAIL) && ql_text_ok(r->data, 16 * QL_MAX_DETAIL);
+}
+
 enum ql_err ql_control_reply_decode(const uint8_t *buf, size_t len, Quell__ControlReply **out)
 {
 	*out = NULL;
@@ -317,6 +436,15 @@ enum ql_err ql_control_reply_decode(const uint8_t *buf, size_t len, Quell__Contr
 	ok = ok && r->n_jobs <= QL_MAX_JOBS_LIST && (r->job == NULL || job_info_ok(r->job));
 	for (size_t i = 0; ok && i < r->n_jobs; i++)
 		ok = job_info_ok(r->jobs[i]);
+	ok = ok && r->n_mitigations <= QL_MAX_MITIGATIONS_LIST &&
+	     r->n_records <= QL_MAX_TIMELINE_PAGE;
+	for (size_t i = 0; ok && i < r->n_mitigations; i++)
+		ok = mitigation_info_ok(r->mitigations[i]);
+	for (size_t i = 0; ok && i < r->n_records; i++)
+		ok = record_ok(r->records[i]);
+	ok = ok &&
+	     (r->audit == NULL || (ql_text_ok(r->audit->problem, QL_MAX_DETAIL) &&
+	                           (r->audit->head.len == 0 || r->audit->head.len == QL_HASH_LEN)));
 	if (!ok) {
 		quell__control_reply__free_unpacked(r, NULL);
 		*out = NULL;

@@ -26,6 +26,8 @@ static const char *domain(Quell__Kind kind)
 		return "quell/v1/result";
 	case QUELL__KIND__KIND_CONTROL:
 		return "quell/v1/control";
+	case QUELL__KIND__KIND_EVENTS:
+		return "quell/v1/events";
 	default:
 		return NULL;
 	}

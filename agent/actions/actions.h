@@ -38,8 +38,15 @@ struct qa_action_ctx {
 /* Bit for a handle type in qa_action.handle_types. */
 #define QA_TYPE(t) (1u << (t))
 
+struct cJSON;
+
 struct qa_action {
 	const char *name;
+	/* Actions that change the same thing share a family (pause and resume:
+	 * "pause"); NULL: the action's own name. A later action of the family on
+	 * the same handle (and, for flags, the same flag name) ends or takes over
+	 * an active mitigation there. */
+	const char *family;
 	unsigned handle_types;        /* QA_TYPE() bits it accepts; 0: takes no handle */
 	const char *const *arg_names; /* NULL-terminated; anything else is rejected */
 	bool reversible;              /* false: say so (e.g. kill) */
@@ -47,6 +54,22 @@ struct qa_action {
 	QL_NODISCARD enum ql_err (*check)(const struct qa_action_ctx *ctx);
 	/* Do it (or with dry_run, describe what would change), by ctx->deadline_ms. */
 	QL_NODISCARD enum ql_err (*run)(const struct qa_action_ctx *ctx);
+	/*
+	 * Reversible actions only (NULL otherwise). `undo` is an undo record one
+	 * of this family's run()s wrote (ctx->undo, parsed); ctx->args is empty.
+	 *
+	 * revert() puts the host back into exactly that state, by
+	 * ctx->deadline_ms, and writes one line to ctx->detail (with dry_run:
+	 * describes what it would change, changes nothing). It must be safe to
+	 * run twice and after the state is already back: the agent retries a
+	 * revert that a crash interrupted. It never writes ctx->undo.
+	 *
+	 * at_rest() says whether the host is in that state now (nothing to
+	 * revert). Reads only; false when it cannot tell.
+	 */
+	QL_NODISCARD enum ql_err (*revert)(const struct qa_action_ctx *ctx,
+	                                   const struct cJSON *undo);
+	bool (*at_rest)(const struct qa_action_ctx *ctx, const struct cJSON *undo);
 };
 
 const struct qa_action *qa_action_find(const char *name);
@@ -59,7 +82,6 @@ extern const struct qa_action *const qa_actions[];
  * Call it BEFORE changing anything: outside a dry run the record is written
  * to the agent's store at once, so a crash mid-action does not lose it.
  */
-struct cJSON;
 bool qa_undo_set(const struct qa_action_ctx *ctx, struct cJSON *o);
 /* The common case: {"previous": "<previous>"}. */
 bool qa_undo_previous(const struct qa_action_ctx *ctx, const char *previous);

@@ -42,6 +42,9 @@ struct qcli_opts {
 	const char *signal, *grace;
 	bool allow_file; /* the verb takes --file HANDLE (flag) */
 	const char *file;
+	bool allow_ttl;       /* the verb's action can be reverted: it takes --ttl */
+	uint32_t ttl;         /* --ttl: seconds until the agents revert it (0: none) */
+	const char *incident; /* --incident or $QUELL_INCIDENT; "" for none */
 	/* Safe rollout: --canary N, --batch N|P%, --max-failures N|P% (0: unset). */
 	uint32_t canary, batch, batch_pct, max_failures, max_failures_pct;
 	bool has_max_failures;

@@ -79,6 +79,8 @@ int qcli_parse(int argc, char **argv, const char *usage, struct qcli_opts *o)
 		{"canary", required_argument, NULL, 'C'},
 		{"batch", required_argument, NULL, 'B'},
 		{"max-failures", required_argument, NULL, 'M'},
+		{"ttl", required_argument, NULL, 'L'},
+		{"incident", required_argument, NULL, 'I'},
 		{NULL, 0, NULL, 0},
 	};
 	if (o->target == NULL)
@@ -88,6 +90,8 @@ int qcli_parse(int argc, char **argv, const char *usage, struct qcli_opts *o)
 	if (o->timeout == 0)
 		o->timeout = 10;
 	o->config = getenv("QUELL_CONFIG");
+	if (o->incident == NULL)
+		o->incident = getenv("QUELL_INCIDENT");
 	optind = 1;
 	int ch;
 	while ((ch = getopt_long(argc, argv, "t:c:hn", opts, NULL)) != -1) {
@@ -161,6 +165,23 @@ int qcli_parse(int argc, char **argv, const char *usage, struct qcli_opts *o)
 			}
 			o->file = optarg;
 			break;
+		case 'L':
+			if (!o->allow_ttl) {
+				fprintf(stderr,
+				        "quell: --ttl only goes with an action that can be "
+				        "reverted (maintenance, pause, flag, rollback, scale)\n");
+				return QCLI_EXIT_USAGE;
+			}
+			if (!ql_duration_parse(optarg, QL_MAX_TTL, &o->ttl)) {
+				fprintf(stderr,
+				        "quell: --ttl takes a duration like 90s, 15m, 2h or 1d "
+				        "(at most 7d)\n");
+				return QCLI_EXIT_USAGE;
+			}
+			break;
+		case 'I':
+			o->incident = optarg;
+			break;
 		case 'h':
 			printf("usage: quell %s\n", usage);
 			return QCLI_EXIT_OK;
@@ -182,6 +203,15 @@ int qcli_parse(int argc, char **argv, const char *usage, struct qcli_opts *o)
 		        QL_MAX_REASON);
 		return QCLI_EXIT_USAGE;
 	}
+	if (o->incident && o->incident[0] && !ql_ident_ok(o->incident, QL_MAX_INCIDENT)) {
+		fprintf(stderr,
+		        "quell: an incident name is 1 to %d characters of A-Z a-z 0-9 _ . - "
+		        "(--incident or QUELL_INCIDENT)\n",
+		        QL_MAX_INCIDENT - 1);
+		return QCLI_EXIT_USAGE;
+	}
+	if (o->incident == NULL)
+		o->incident = "";
 	if (o->message && !ql_text_ok(o->message, QL_MAX_ARG_VALUE)) {
 		fprintf(stderr, "quell: --message must be printable text up to %d bytes\n",
 		        QL_MAX_ARG_VALUE);
@@ -346,6 +376,8 @@ static enum ql_err sign_command(struct qcli_conn *c, const struct qcli_opts *o, 
 	cmd.n_args = n_args;
 	cmd.reason = (char *)o->reason;
 	cmd.dry_run = o->dry_run;
+	cmd.ttl_seconds = o->ttl;
+	cmd.incident = (char *)o->incident;
 	uint8_t *body;
 	size_t blen;
 	enum ql_err err = ql_pack(&cmd.base, &body, &blen);
@@ -589,7 +621,9 @@ out:
 
 int qcli_handle_verb(int argc, char **argv, const char *action, const char *usage)
 {
-	struct qcli_opts o = {0};
+	/* pause and rollback can be reverted (resume, roll forward); resume and restart not. */
+	struct qcli_opts o = {.allow_ttl = strcmp(action, "pause") == 0 ||
+	                                   strcmp(action, "rollback") == 0};
 	int rc = qcli_parse(argc, argv, usage, &o);
 	if (rc >= 0)
 		return rc;

@@ -22,12 +22,15 @@ static void usage(FILE *f)
 	fprintf(f, "usage: quell VERB [options]\n\nverbs:\n");
 	for (size_t i = 0; verbs[i]; i++)
 		fprintf(f, "  %-40s %s\n", verbs[i]->usage, verbs[i]->summary);
-	fprintf(f, "\ncommon options: -t/--target SELECTOR (default all), --reason TEXT,\n"
-	           "  --timeout SECONDS (default 10), --json, --config FILE (or QUELL_CONFIG),\n"
-	           "  -n/--dry-run (agents say what they would change, and change nothing),\n"
-	           "  --canary N, --batch N|P%%, --max-failures N|P%% (safe rollout)\n"
-	           "exit status: 0 every host ok, 1 some host not ok, 2 usage,\n"
-	           "  3 coordinator unreachable or operator refused\n");
+	fprintf(f,
+	        "\ncommon options: -t/--target SELECTOR (default all), --reason TEXT,\n"
+	        "  --timeout SECONDS (default 10), --json, --config FILE (or QUELL_CONFIG),\n"
+	        "  -n/--dry-run (agents say what they would change, and change nothing),\n"
+	        "  --canary N, --batch N|P%%, --max-failures N|P%% (safe rollout),\n"
+	        "  --ttl DURATION (reversible actions: the agents revert it after 90s, 15m, 2h),\n"
+	        "  --incident NAME (or QUELL_INCIDENT: groups commands for quell timeline)\n"
+	        "exit status: 0 every host ok, 1 some host not ok, 2 usage,\n"
+	        "  3 coordinator unreachable or operator refused\n");
 }
 
 int main(int argc, char **argv)

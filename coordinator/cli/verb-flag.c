@@ -21,7 +21,7 @@ static bool flag_name_ok(const char *s)
 
 static int flag_exec(int argc, char **argv)
 {
-	struct qcli_opts o = {.allow_file = true};
+	struct qcli_opts o = {.allow_file = true, .allow_ttl = true};
 	int rc = qcli_parse(argc, argv, FLAG_USAGE, &o);
 	if (rc >= 0)
 		return rc;

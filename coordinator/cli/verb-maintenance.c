@@ -9,11 +9,12 @@
 
 #include "cli.h"
 
-#define MAINT_USAGE "maintenance on|off [HANDLE] [--message TEXT] [-t SELECTOR] [--reason TEXT] ..."
+#define MAINT_USAGE                                                                                \
+	"maintenance on|off [HANDLE] [--message TEXT] [--ttl DURATION] [-t SELECTOR] [--reason TEXT] ..."
 
 static int maintenance_exec(int argc, char **argv)
 {
-	struct qcli_opts o = {.allow_message = true};
+	struct qcli_opts o = {.allow_message = true, .allow_ttl = true};
 	int rc = qcli_parse(argc, argv, MAINT_USAGE, &o);
 	if (rc >= 0)
 		return rc;
@@ -27,6 +28,10 @@ static int maintenance_exec(int argc, char **argv)
 	const char *handle = n == 2 ? argv[optind + 1] : "site";
 	if (strcmp(mode, "off") == 0 && o.message) {
 		fprintf(stderr, "quell: --message only goes with 'maintenance on'\n");
+		return QCLI_EXIT_USAGE;
+	}
+	if (strcmp(mode, "off") == 0 && o.ttl) {
+		fprintf(stderr, "quell: --ttl only goes with 'maintenance on' (off ends it)\n");
 		return QCLI_EXIT_USAGE;
 	}
 	Quell__Arg a_mode = QUELL__ARG__INIT, a_msg = QUELL__ARG__INIT;

@@ -14,7 +14,7 @@
 
 static int scale_exec(int argc, char **argv)
 {
-	struct qcli_opts o = {0};
+	struct qcli_opts o = {.allow_ttl = true};
 	int rc = qcli_parse(argc, argv, SCALE_USAGE, &o);
 	if (rc >= 0)
 		return rc;

@@ -19,11 +19,11 @@
 #define ALL_KINDS                                                                                  \
 	(QL_KIND_BIT(QUELL__KIND__KIND_HELLO) | QL_KIND_BIT(QUELL__KIND__KIND_HEARTBEAT) |         \
 	 QL_KIND_BIT(QUELL__KIND__KIND_COMMAND) | QL_KIND_BIT(QUELL__KIND__KIND_RESULT) |          \
-	 QL_KIND_BIT(QUELL__KIND__KIND_CONTROL))
+	 QL_KIND_BIT(QUELL__KIND__KIND_CONTROL) | QL_KIND_BIT(QUELL__KIND__KIND_EVENTS))
 
 static const Quell__Kind kinds[] = {
 	QUELL__KIND__KIND_HELLO,  QUELL__KIND__KIND_HEARTBEAT, QUELL__KIND__KIND_COMMAND,
-	QUELL__KIND__KIND_RESULT, QUELL__KIND__KIND_CONTROL,
+	QUELL__KIND__KIND_RESULT, QUELL__KIND__KIND_CONTROL,   QUELL__KIND__KIND_EVENTS,
 };
 
 struct fixture {
@@ -327,7 +327,7 @@ static void test_relabelled_kind_fails(void **state)
 	free(forged);
 
 	/* Kinds outside the enum are malformed, not merely unsigned. */
-	static const int bad[] = {0, 6, 31, 32, 33, 1000, -1, -2147483647};
+	static const int bad[] = {0, 7, 31, 32, 33, 1000, -1, -2147483647};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		Quell__Kind k = (Quell__Kind)bad[i];
 		forged = rewrite(buf, len, set_kind, &k, &n);
