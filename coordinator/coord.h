@@ -89,6 +89,7 @@ struct qc_job {
 	char operator_name[65];
 	char action[QL_MAX_ACTION + 1];
 	char handle[QL_MAX_HANDLE + 1];
+	char incident[QL_MAX_INCIDENT + 1]; /* "" for none */
 	char *target;
 	int64_t created_ms, deliver_until_ms, deadline_ms;
 	struct qc_jobhost *hosts; /* sorted by hostname: batches are deterministic */

@@ -136,6 +136,7 @@ static struct qc_job *job_new(const uint8_t *env, size_t env_len, const uint8_t 
 	snprintf(job->operator_name, sizeof job->operator_name, "%s", operator_name);
 	snprintf(job->action, sizeof job->action, "%s", cmd->action);
 	snprintf(job->handle, sizeof job->handle, "%s", cmd->handle);
+	snprintf(job->incident, sizeof job->incident, "%s", cmd->incident);
 	job->created_ms = qc_now_ms();
 	job->deliver_until_ms = cmd->expires_at * 1000;
 	job->deadline_ms = job->deliver_until_ms + QL_ANSWER_GRACE_MS;

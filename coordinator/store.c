@@ -67,6 +67,11 @@ enum ql_err qc_store_open(const char *dir, struct qc_store **out)
 	return QL_OK;
 }
 
+struct sqlite3 *qc_store_db(struct qc_store *st)
+{
+	return st->db;
+}
+
 void qc_store_close(struct qc_store *st)
 {
 	if (st == NULL)

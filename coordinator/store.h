@@ -12,6 +12,8 @@
 
 QL_NODISCARD enum ql_err qc_store_open(const char *dir, struct qc_store **out);
 void qc_store_close(struct qc_store *st);
+/* The connection, for the modules that keep their own tables (audit.c, mitigations.c). */
+struct sqlite3 *qc_store_db(struct qc_store *st);
 
 QL_NODISCARD enum ql_err qc_store_agent_save(struct qc_store *st, const struct qc_agent *a);
 /* Calls fn for every stored agent; the agent is the caller's to keep. */
