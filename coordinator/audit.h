@@ -18,6 +18,13 @@
 #include "ql.h"
 #include "ql_limits.h"
 
+/* What one record may carry: what a timeline reply may (proto/codec.c, record_ok).
+ * A longer text or actor is cut (at a character boundary), longer data is
+ * replaced by {"truncated":true}. */
+#define QC_AUDIT_MAX_TEXT (4 * QL_MAX_DETAIL)
+#define QC_AUDIT_MAX_DATA (16 * QL_MAX_DETAIL)
+#define QC_AUDIT_MAX_ACTOR 256
+
 struct qc_audit_rec {
 	const char *kind;      /* submit, result, mitigation, ... ([a-z-], at most 31) */
 	const char *incident;  /* NULL or "": none */
@@ -27,6 +34,13 @@ struct qc_audit_rec {
 	const char *text;      /* one human line */
 	const char *data;      /* a JSON object with the record's fields; NULL: "{}" */
 };
+
+/* The log's state for one store, set up by qc_store_open (creates the table,
+ * loads the head) and released by qc_store_close. */
+struct qc_audit;
+struct sqlite3;
+QL_NODISCARD enum ql_err qc_audit_open(struct sqlite3 *db, struct qc_audit **out);
+void qc_audit_close(struct qc_audit *a);
 
 /* Append one record (time: now). */
 QL_NODISCARD enum ql_err qc_audit_append(struct qc_store *st, const struct qc_audit_rec *r);
@@ -57,5 +71,10 @@ struct qc_audit_report {
 
 /* Walk the whole chain. QL_OK with rep->intact false when it is broken. */
 QL_NODISCARD enum ql_err qc_audit_verify(struct qc_store *st, struct qc_audit_report *rep);
+
+/* The records the coordinator writes itself (audit-records.c); a failure is
+ * logged, never fatal to the job. cmd is the job's decoded Quell__Command. */
+void qc_audit_submit(struct qc_store *st, const struct qc_job *job, const void *cmd);
+void qc_audit_result(struct qc_store *st, const struct qc_jobhost *h);
 
 #endif

@@ -188,8 +188,6 @@ static void do_submit(struct qc *c, struct qc_rctx *rc, const struct qc_operator
 	ql_hex(job->id, QL_JOB_ID_LEN, hex);
 	snprintf(detail, sizeof detail, "%s %s target=%s hosts=%zu reason=%s", cmd->action,
 	         cmd->handle, cmd->target, job->n_hosts, cmd->reason);
-	if (qc_store_audit(c->store, op->name, "submit", job->id, detail) != QL_OK)
-		ql_warn("could not write the audit record for job %s", hex);
 	ql_info("job %s from %s: %s", hex, op->name, detail);
 	send_submitted(rc, job);
 out:

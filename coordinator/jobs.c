@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "audit.h"
 #include "codec.h"
 #include "coord.h"
 #include "envelope.h"
@@ -98,6 +99,7 @@ static void set_final(struct qc *c, struct qc_jobhost *h, enum qc_host_status st
 	job->n_final++;
 	if (qc_store_host_save(c->store, h, env, env_len) != QL_OK)
 		ql_warn("could not persist the result of %s", h->hostname);
+	qc_audit_result(c->store, h);
 }
 
 /* A host's final status, and what follows from it: the next batch, the job's end. */
@@ -294,6 +296,8 @@ enum ql_err qc_job_create(struct qc *c, const uint8_t *env, size_t env_len,
 		return QL_ERR_STORE;
 	}
 	HASH_ADD(hh, c->jobs, id, QL_JOB_ID_LEN, job);
+	/* Before delivery starts: hosts can become final at once (skipped). */
+	qc_audit_submit(c->store, job, cmd);
 	start_delivery(c, job);
 	*out = job;
 	return QL_OK;

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "audit.h"
 #include "db.h"
 #include "log.h"
 #include "store.h"
@@ -15,6 +16,7 @@
 struct qc_store {
 	sqlite3 *db;
 	sqlite3_stmt *host_save; /* prepared once: it runs for every host of every job */
+	struct qc_audit *audit;  /* the audit log's own table and head (audit.c) */
 };
 
 /* clang-format off */
@@ -38,6 +40,8 @@ static const char schema[] =
 	"  batch_pct INTEGER NOT NULL, max_failures INTEGER NOT NULL,"
 	"  max_failures_pct INTEGER NOT NULL, has_max_failures INTEGER NOT NULL,"
 	"  host_timeout INTEGER NOT NULL);"
+	/* Unused since the hash-chained audit_log (audit.c) replaced it; kept so
+	 * stores from before still open and their old records stay readable. */
 	"CREATE TABLE IF NOT EXISTS audit ("
 	"  id INTEGER PRIMARY KEY, at INTEGER NOT NULL, who TEXT NOT NULL, event TEXT NOT NULL,"
 	"  job_id TEXT, detail TEXT NOT NULL DEFAULT '');";
@@ -63,6 +67,11 @@ enum ql_err qc_store_open(const char *dir, struct qc_store **out)
 	/* Stores from before job_hosts.seq: add it (an error just means it is there). */
 	sqlite3_exec(st->db, "ALTER TABLE job_hosts ADD COLUMN seq INTEGER NOT NULL DEFAULT 0",
 	             NULL, NULL, NULL);
+	err = qc_audit_open(st->db, &st->audit);
+	if (err != QL_OK) {
+		qc_store_close(st);
+		return err;
+	}
 	*out = st;
 	return QL_OK;
 }
@@ -72,11 +81,17 @@ struct sqlite3 *qc_store_db(struct qc_store *st)
 	return st->db;
 }
 
+struct qc_audit *qc_store_audit_log(struct qc_store *st)
+{
+	return st->audit;
+}
+
 void qc_store_close(struct qc_store *st)
 {
 	if (st == NULL)
 		return;
 	sqlite3_finalize(st->host_save);
+	qc_audit_close(st->audit); /* before the connection: it holds a statement */
 	sqlite3_close(st->db);
 	free(st);
 }
@@ -347,28 +362,6 @@ enum ql_err qc_store_jobs_load_unfinished(struct qc_store *st,
 	if (err != QL_OK)
 		return err;
 	return rc == SQLITE_DONE ? QL_OK : db_fail(st, "load unfinished jobs");
-}
-
-enum ql_err qc_store_audit(struct qc_store *st, const char *who, const char *event,
-                           const uint8_t *job_id, const char *detail)
-{
-	sqlite3_stmt *q = NULL;
-	char hex[2 * QL_JOB_ID_LEN + 1];
-	if (sqlite3_prepare_v2(st->db,
-	                       "INSERT INTO audit (at, who, event, job_id, detail)"
-	                       " VALUES (strftime('%s','now'), ?, ?, ?, ?)",
-	                       -1, &q, NULL) != SQLITE_OK)
-		return db_fail(st, "prepare audit");
-	sqlite3_bind_text(q, 1, who, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 2, event, -1, SQLITE_STATIC);
-	if (job_id) {
-		ql_hex(job_id, QL_JOB_ID_LEN, hex);
-		sqlite3_bind_text(q, 3, hex, -1, SQLITE_TRANSIENT);
-	}
-	sqlite3_bind_text(q, 4, detail ? detail : "", -1, SQLITE_STATIC);
-	int rc = sqlite3_step(q);
-	sqlite3_finalize(q);
-	return rc == SQLITE_DONE ? QL_OK : db_fail(st, "write audit");
 }
 
 /* Columns: job_id, envelope, operator, action, handle, target, created_at,

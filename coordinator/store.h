@@ -1,6 +1,6 @@
 /*
  * store.h: the coordinator's SQLite store (WAL): agents, jobs, per-host
- * results and an audit log of who signed what.
+ * results. The audit log has its own table (audit.c).
  */
 #ifndef QC_STORE_H
 #define QC_STORE_H
@@ -14,6 +14,8 @@ QL_NODISCARD enum ql_err qc_store_open(const char *dir, struct qc_store **out);
 void qc_store_close(struct qc_store *st);
 /* The connection, for the modules that keep their own tables (audit.c, mitigations.c). */
 struct sqlite3 *qc_store_db(struct qc_store *st);
+/* The audit log's state (audit.c keeps it, the store opens and closes it). */
+struct qc_audit *qc_store_audit_log(struct qc_store *st);
 
 QL_NODISCARD enum ql_err qc_store_agent_save(struct qc_store *st, const struct qc_agent *a);
 /* Calls fn for every stored agent; the agent is the caller's to keep. */
@@ -77,7 +79,5 @@ QL_NODISCARD enum ql_err qc_store_job_results(struct qc_store *st, const uint8_t
                                               uint32_t offset, uint32_t limit,
                                               void (*fn)(void *arg, const struct qc_stored_host *h),
                                               void *arg);
-QL_NODISCARD enum ql_err qc_store_audit(struct qc_store *st, const char *who, const char *event,
-                                        const uint8_t *job_id, const char *detail);
 
 #endif

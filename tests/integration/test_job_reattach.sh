@@ -81,7 +81,7 @@ jq -e --arg id "$id" '(.jobs | length) == 2 and .jobs[0].action == "ping"
 	     and (.signer | length) == 44)' <<<"$json" >/dev/null ||
 	fail "unexpected jobs JSON:$NL$json"
 # The same operator is in the coordinator's audit log for the submission.
-who=$(sqlite3 "$db" "SELECT who FROM audit WHERE event = 'submit' AND job_id = '$id'")
+who=$(sqlite3 "$db" "SELECT actor FROM audit_log WHERE kind = 'submit' AND hex(job_id) = upper('$id')")
 [[ "$who" == oncall ]] || fail "audit log says '$who' submitted $id"
 
 # After a crash the done job is only in the store: same answers.
