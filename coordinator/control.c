@@ -9,6 +9,7 @@
  *   watch   -> long-poll for host results past a cursor (paged)
  *   agents  -> the inventory, optionally filtered by a selector
  *   jobs    -> the most recent jobs, running or done (history.c)
+ *   timeline, audit verify -> read the audit log (timeline.c)
  *
  * watch answers for any job the coordinator ever ran: from memory while
  * it runs and for 30 minutes after, then from the store (history.c).
@@ -23,6 +24,7 @@
 #include "history.h"
 #include "log.h"
 #include "store.h"
+#include "timeline.h"
 #include "transport.h"
 
 static void send_reply(struct qc_rctx *rc, Quell__ControlReply *r)
@@ -302,6 +304,12 @@ void qc_control_on_request(void *arg, struct qc_rctx *rc, nng_msg *msg)
 		break;
 	case QUELL__CONTROL_REQUEST__REQ_JOBS:
 		qc_history_list(c, rc, req->jobs->limit);
+		break;
+	case QUELL__CONTROL_REQUEST__REQ_TIMELINE:
+		qc_timeline_send(c, rc, req->timeline);
+		break;
+	case QUELL__CONTROL_REQUEST__REQ_AUDIT_VERIFY:
+		qc_audit_verify_send(c, rc);
 		break;
 	default:
 		do_agents(c, rc, req->agents->target);
