@@ -57,6 +57,7 @@
 #include "exec.h"
 #include "executor.h"
 #include "keys.h"
+#include "lifecycle.h"
 #include "log.h"
 #include "messages.h"
 #include "proc.h"
@@ -86,8 +87,9 @@
 enum slot_state { SLOT_FREE, SLOT_SEND, SLOT_RECV, SLOT_WAIT, SLOT_HOLD };
 
 struct outmsg {
-	uint8_t *data; /* a signed result */
+	uint8_t *data; /* a signed result, or signed mitigation events */
 	size_t len;
+	int64_t events_upto;           /* events: the store's last event id in it (0: a result) */
 	uint8_t job_id[QL_JOB_ID_LEN]; /* for the observer */
 	struct outmsg *next;
 };
@@ -142,6 +144,12 @@ struct qa_agent {
 	struct job running;
 	int64_t next_prune; /* when the executor next forgets old job ids */
 	bool prune_due;
+	/* Mitigations (lifecycle.c), looked after in the executor's turns. */
+	bool recovered;           /* what a crash left unsettled was settled */
+	int64_t next_expiry;      /* the earliest TTL; 0: none (only serve() uses it) */
+	int64_t events_sent_upto; /* events up to this store id are in the outboxes */
+	int64_t events_acked;     /* ... and up to this one the coordinator has */
+	bool ack_due;             /* events_acked moved: forget them in the store */
 	bool stopping;
 	void (*observe)(void *arg, enum qa_event ev, const uint8_t job_id[QL_JOB_ID_LEN]);
 	void *observe_arg;
@@ -297,20 +305,21 @@ static void outbox_push(struct link *l, struct outmsg *m, bool front)
 	}
 }
 
-static void outbox_add(struct link *l, uint8_t *data, size_t len, const uint8_t *job_id)
+static struct outmsg *outbox_add(struct link *l, uint8_t *data, size_t len, const uint8_t *job_id)
 {
 	struct outmsg *m = calloc(1, sizeof *m);
 	if (m == NULL) {
 		ql_error(
 			"out of memory: a result is lost; a redelivery is answered from the store");
 		free(data);
-		return;
+		return NULL;
 	}
 	m->data = data;
 	m->len = len;
 	if (job_id)
 		memcpy(m->job_id, job_id, QL_JOB_ID_LEN);
 	outbox_push(l, m, false);
+	return m;
 }
 
 /* The outbox's first result onto sl, sent; false (left in the outbox) if out of memory. */
@@ -387,14 +396,27 @@ static void hold_cb(void *arg)
 	pthread_mutex_unlock(&a->lock);
 }
 
+/* The coordinator answered the request that carried a result or events. */
+static void carried_acked(struct slot *sl)
+{
+	struct outmsg *m = sl->carrying;
+	if (m == NULL)
+		return;
+	struct qa_agent *a = sl->link->agent;
+	if (m->events_upto > a->events_acked) {
+		a->events_acked = m->events_upto;
+		a->ack_due = true;
+		submit(a); /* the store forgets them in the executor's turn */
+	}
+	free(m->data);
+	free(m);
+	sl->carrying = NULL;
+}
+
 /* A slot's exchange is over: what it carried was acknowledged. */
 static void slot_done(struct slot *sl)
 {
-	if (sl->carrying) {
-		free(sl->carrying->data);
-		free(sl->carrying);
-		sl->carrying = NULL;
-	}
+	carried_acked(sl);
 	if (sl->poller) {
 		slot_send(sl, make_heartbeat(sl->link));
 		outbox_kick(sl->link); /* results put back meanwhile (e.g. on a lost connection) */
@@ -488,11 +510,7 @@ static void handle_reply(struct slot *sl, nng_msg *reply)
 		if (sl->poller)
 			l->ready = true;
 		if (take_command(l, r) && sl->poller) {
-			if (sl->carrying) { /* acknowledged by this reply */
-				free(sl->carrying->data);
-				free(sl->carrying);
-				sl->carrying = NULL;
-			}
+			carried_acked(sl); /* acknowledged by this reply */
 			poller_hold(sl);
 		} else {
 			slot_done(sl);
@@ -587,16 +605,111 @@ static void slot_cb(void *arg)
 
 /* ---- the executor's turn ---------------------------------------------------------- */
 
-/* One turn: forget old job ids if asked, then run the oldest queued command. */
+/* Events in the store the outboxes do not have yet: signed, onto every link. */
+struct events_batch {
+	Quell__MitigationEvent *ev[QL_MAX_EVENTS];
+	size_t n;
+	int64_t last;
+};
+
+static void batch_add(void *arg, int64_t id, const uint8_t *ev, size_t len)
+{
+	struct events_batch *b = arg;
+	/* Our own bytes from our own store; an unreadable row is skipped, not sent. */
+	Quell__MitigationEvent *e = quell__mitigation_event__unpack(NULL, len, ev);
+	b->last = id;
+	if (e)
+		b->ev[b->n++] = e;
+}
+
+static void send_events(struct qa_agent *a)
+{
+	for (;;) {
+		struct events_batch b = {.last = a->events_sent_upto};
+		if (qa_store_events(a->store, a->events_sent_upto, QL_MAX_EVENTS, batch_add, &b) !=
+		            QL_OK ||
+		    b.last == a->events_sent_upto)
+			return;
+		Quell__AgentEvents ae = QUELL__AGENT_EVENTS__INIT;
+		ae.hostname = a->cfg->hostname;
+		ae.time = ql_now();
+		ae.events = b.ev;
+		ae.n_events = b.n;
+		uint8_t *body = NULL, *env = NULL;
+		size_t body_len, env_len;
+		enum ql_err err = b.n ? ql_pack(&ae.base, &body, &body_len) : QL_OK;
+		if (b.n && err == QL_OK)
+			err = ql_envelope_seal(QUELL__KIND__KIND_EVENTS, a->key, body, body_len,
+			                       &env, &env_len);
+		free(body);
+		for (size_t i = 0; i < b.n; i++)
+			quell__mitigation_event__free_unpacked(b.ev[i], NULL);
+		if (err != QL_OK) {
+			ql_error("could not sign mitigation events: %s; they go out later",
+			         ql_strerror(err));
+			return;
+		}
+		a->events_sent_upto = b.last;
+		pthread_mutex_lock(&a->lock);
+		for (size_t i = 0; env && i < a->n_links && !a->stopping; i++) {
+			uint8_t *copy = i + 1 < a->n_links ? malloc(env_len) : env;
+			if (copy == NULL)
+				continue;
+			if (copy != env)
+				memcpy(copy, env, env_len);
+			struct outmsg *m = outbox_add(&a->links[i], copy, env_len, NULL);
+			if (m)
+				m->events_upto = b.last;
+			outbox_kick(&a->links[i]);
+			if (copy == env)
+				env = NULL;
+		}
+		pthread_mutex_unlock(&a->lock);
+		free(env);
+	}
+}
+
+/*
+ * The mitigations' part of a turn: settle what a crash left (first turn),
+ * revert what is due, send what happened, forget what the coordinator has.
+ */
+static void look_after_mitigations(struct qa_agent *a, bool recover, bool ack, int64_t acked)
+{
+	if (ack && qa_store_events_ack(a->store, acked) != QL_OK)
+		ql_warn("could not forget acknowledged mitigation events; they are sent again");
+	int64_t now = ql_now();
+	if (recover)
+		qa_life_recover(&a->env);
+	if (recover || (a->next_expiry && now >= a->next_expiry)) {
+		qa_life_expire(&a->env, now);
+		a->next_expiry = -1; /* refreshed below */
+	}
+	if (a->next_expiry < 0) {
+		if (qa_store_mit_next_expiry(a->store, &a->next_expiry) != QL_OK)
+			a->next_expiry = now + 1; /* try again shortly */
+		qa_executor_wake_at(a->x, &a->turn, a->next_expiry);
+	}
+	send_events(a);
+}
+
+/* One turn: old job ids, mitigations, then the oldest queued command. */
 static void serve(struct qa_turn *t)
 {
 	struct qa_agent *a = (struct qa_agent *)((char *)t - offsetof(struct qa_agent, turn));
 	pthread_mutex_lock(&a->lock);
 	bool prune = a->prune_due && !a->stopping;
 	a->prune_due = false;
+	bool recover = !a->recovered;
+	a->recovered = true;
+	bool ack = a->ack_due;
+	a->ack_due = false;
+	int64_t acked = a->events_acked;
+	bool stopping = a->stopping;
 	pthread_mutex_unlock(&a->lock);
 	if (prune && qa_store_prune(a->store, ql_now() - a->cfg->clock_skew - 60) != QL_OK)
 		ql_warn("could not prune old job ids");
+	if (!stopping)
+		look_after_mitigations(a, recover, ack, acked);
 
 	pthread_mutex_lock(&a->lock);
 	if (a->stopping || a->q_len == 0) {
@@ -613,6 +726,10 @@ static void serve(struct qa_turn *t)
 	uint8_t *res = NULL;
 	size_t res_len = 0;
 	enum ql_err err = qa_exec_run(p, &res, &res_len);
+	/* It may have created, ended or extended a mitigation: the next expiry may move. */
+	if (qa_store_mit_next_expiry(a->store, &a->next_expiry) != QL_OK)
+		a->next_expiry = ql_now() + 1;
+	qa_executor_wake_at(a->x, &a->turn, a->next_expiry);
 
 	pthread_mutex_lock(&a->lock);
 	struct link *l = a->running.link;
@@ -701,6 +818,7 @@ enum ql_err qa_agent_start(struct qa_agent *a, char *why, size_t whylen)
 		if (err != QL_OK)
 			return err;
 	}
+	submit(a); /* first turn: mitigations a crash left, TTLs that ran out meanwhile */
 	ql_info("agent %s started (%zu coordinator%s, %zu handle%s, %zu signer%s)",
 	        a->cfg->hostname, a->cfg->n_coordinators, a->cfg->n_coordinators == 1 ? "" : "s",
 	        a->cfg->n_handles, a->cfg->n_handles == 1 ? "" : "s", a->cfg->n_signers,

@@ -215,6 +215,15 @@ static int signer_key(struct parse *p, const char *name, const char *key, const 
 		s->have_key = true;
 	} else if (strcmp(key, "allow") == 0) {
 		return parse_allow(p, s, value);
+	} else if (strcmp(key, "max_ttl") == 0) {
+		if (!ql_duration_parse(value, QL_MAX_TTL, &s->max_ttl))
+			FAIL(p,
+			     "signer '%s': max_ttl is a duration like 900, 15m, 2h or 1d (at most 7d)",
+			     name);
+	} else if (strcmp(key, "require_ttl") == 0) {
+		if (strcmp(value, "yes") != 0 && strcmp(value, "no") != 0)
+			FAIL(p, "signer '%s': require_ttl is yes or no", name);
+		s->require_ttl = strcmp(value, "yes") == 0;
 	} else {
 		FAIL(p, "unknown key '%s' in [signer %s]", key, name);
 	}

@@ -5,7 +5,8 @@
  *
  *   [agent]            hostname, labels, coordinator (one or more URLs),
  *                      key, state_dir, clock_skew
- *   [signer NAME]      key (base64) or key_file, allow = action[:handle], ...
+ *   [signer NAME]      key (base64) or key_file, allow = action[:handle], ...,
+ *                      max_ttl = DURATION, require_ttl = yes|no
  *   [handle NAME]      type = ..., and that type's keys (handles.h)
  *
  * A config the agent cannot honour is refused at start with the file, line
@@ -40,6 +41,8 @@ struct qa_signer {
 	bool have_key;
 	struct qa_rule rules[QA_MAX_RULES];
 	size_t n_rules;
+	uint32_t max_ttl; /* seconds; 0: up to QL_MAX_TTL */
+	bool require_ttl; /* reversible actions need a TTL (e.g. the automation key) */
 };
 
 struct qa_config {

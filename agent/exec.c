@@ -27,6 +27,7 @@
 #include "codec.h"
 #include "envelope.h"
 #include "exec.h"
+#include "lifecycle.h"
 #include "log.h"
 #include "policy.h"
 #include "ql_limits.h"
@@ -62,10 +63,21 @@ static enum ql_err sign_result(const struct job *j, bool duplicate, uint8_t **ou
 		r.command_hash.len = QL_HASH_LEN;
 	}
 	r.duplicate = duplicate;
+	/* Our own bytes (the job record), unpacked again to travel in the result. */
+	Quell__AgentEvents *ev = NULL;
+	if (j->rec.events_len) {
+		ev = quell__agent_events__unpack(NULL, j->rec.events_len, j->rec.events);
+		if (ev) {
+			r.mitigations = ev->events;
+			r.n_mitigations = ev->n_events;
+		}
+	}
 
 	uint8_t *body;
 	size_t body_len;
 	enum ql_err err = ql_pack(&r.base, &body, &body_len);
+	if (ev)
+		quell__agent_events__free_unpacked(ev, NULL);
 	if (err != QL_OK)
 		return err;
 	err = ql_envelope_seal(QUELL__KIND__KIND_RESULT, j->x->key, body, body_len, out, out_len);
@@ -125,12 +137,25 @@ static enum ql_err admit(struct job *j, const struct qa_action **act,
 		return QL_ERR_NOT_TARGETED;
 	const char *name;
 	enum ql_err err = qa_policy_check(cfg, j->signer_pk, c->action, c->handle, &name);
+	const struct qa_signer *signer = qa_config_signer(cfg, j->signer_pk);
+	if (qa_life_is_command(c->action)) {
+		/* undo, extend: about a mitigation (lifecycle.c), run without an action. */
+		*act = NULL;
+		ctx->dry_run = c->dry_run;
+		err = qa_life_check(j->x, j->signer_pk, c, err, ctx->detail, ctx->detail_len);
+		return err != QL_OK
+		               ? err
+		               : qa_life_check_ttl(signer, c, false, ctx->detail, ctx->detail_len);
+	}
 	if (err != QL_OK)
 		return err;
 
 	*act = qa_action_find(c->action);
 	if (*act == NULL)
 		return QL_ERR_UNKNOWN_ACTION;
+	err = qa_life_check_ttl(signer, c, (*act)->reversible, ctx->detail, ctx->detail_len);
+	if (err != QL_OK)
+		return err;
 	*handle = NULL;
 	if ((*act)->handle_types != 0) {
 		*handle = qa_config_handle(cfg, c->handle);
@@ -168,6 +193,34 @@ static void save_undo(void *arg, const char *undo)
 	const struct job *j = arg;
 	if (qa_store_job_set_undo(j->x->store, &j->key, undo) != QL_OK)
 		ql_error("could not record the undo record before acting: %s", undo);
+	qa_life_pending(j->x, &j->key, j->cmd, j->cmd->action, undo);
+}
+
+/* What the job did to mitigations, into its record (and so its result). */
+static void keep_events(struct job *j, const struct qa_life_events *ev)
+{
+	j->rec.events_len = 0;
+	if (ev->n && !qa_life_events_pack(ev, j->x->cfg->hostname, j->rec.events,
+	                                  sizeof j->rec.events, &j->rec.events_len))
+		ql_warn("mitigation events do not fit in the result; the coordinator misses them");
+}
+
+/* Record the outcome; for a reversible action also what became of mitigations, at once. */
+static void record_outcome(struct job *j, const struct qa_action *act, const char *undo)
+{
+	struct qa_life_events ev = {0};
+	bool settle = act && act->reversible && !j->cmd->dry_run;
+	bool tx = settle && qa_store_tx_begin(j->x->store) == QL_OK;
+	if (settle && qa_life_settle(j->x, &j->key, j->cmd, act, undo, &ev) != QL_OK)
+		ql_error("could not record what became of the mitigations this job touched");
+	keep_events(j, &ev);
+	enum ql_err err =
+		qa_store_job_finish(j->x->store, &j->key, j->hash, j->cmd->expires_at, &j->rec);
+	if (tx && qa_store_tx_end(j->x->store, err == QL_OK) != QL_OK)
+		err = QL_ERR_STORE;
+	if (err != QL_OK)
+		ql_error("could not record the result of a job that ran; a redelivery will be "
+		         "answered 'interrupted'");
 }
 
 /* Step 10: intent, action, answer. */
@@ -180,17 +233,27 @@ static void perform(struct job *j, const struct qa_action *act, struct qa_action
 		            "cannot record intent in the local store; nothing was done");
 		return;
 	}
-	ctx->save_undo = save_undo;
+	if (act == NULL) { /* undo, extend */
+		struct qa_life_events ev = {0};
+		err = qa_life_run(j->x, &j->key, j->cmd, ctx->detail, ctx->detail_len, &ev);
+		set_outcome(j,
+		            err == QL_OK ? QUELL__STATUS__STATUS_OK : QUELL__STATUS__STATUS_FAILED,
+		            err, ctx->detail);
+		keep_events(j, &ev);
+		if (qa_store_job_finish(j->x->store, &j->key, j->hash, j->cmd->expires_at,
+		                        &j->rec) != QL_OK)
+			ql_error("could not record the result of a job that ran; a redelivery will "
+			         "be answered 'interrupted'");
+		return;
+	}
+	ctx->save_undo = act->reversible ? save_undo : NULL;
 	ctx->save_undo_arg = j;
 	err = act->run(ctx);
 	set_outcome(j, err == QL_OK ? QUELL__STATUS__STATUS_OK : QUELL__STATUS__STATUS_FAILED, err,
 	            ctx->detail);
 	if (!ctx->dry_run)
 		snprintf(j->rec.undo, sizeof j->rec.undo, "%s", ctx->undo);
-	if (qa_store_job_finish(j->x->store, &j->key, j->hash, j->cmd->expires_at, &j->rec) !=
-	    QL_OK)
-		ql_error("could not record the result of a job that ran; a redelivery will be "
-		         "answered 'interrupted'");
+	record_outcome(j, act, ctx->dry_run ? "" : ctx->undo);
 }
 
 enum known { KNOWN_OTHER_COMMAND, KNOWN_ANSWERED, KNOWN_INTERRUPTED };
@@ -217,6 +280,9 @@ static enum known answer_known(struct job *j, const struct qa_job_record *seen)
 		                            "running; it was not run again and its effect is "
 		                            "unknown, check the host");
 		snprintf(j->rec.undo, sizeof j->rec.undo, "%s", seen->undo); /* keep it */
+		struct qa_life_events ev = {0};
+		qa_life_job_events(j->x, j->job_id, &ev); /* settled at the agent's start */
+		keep_events(j, &ev);
 		if (qa_store_job_finish(j->x->store, &j->key, j->hash, j->cmd->expires_at,
 		                        &j->rec) != QL_OK)
 			ql_error("could not record the interrupted job");

@@ -17,6 +17,7 @@ struct qa_executor {
 	pthread_cond_t wake;         /* a taker was put on the list, or stopping */
 	pthread_cond_t idle;         /* a turn ended */
 	struct qa_turn *head, *tail; /* takers waiting for a turn, in order */
+	struct qa_turn *timed;       /* takers with a wake_at (unordered; few) */
 	pthread_t *threads;
 	size_t n_threads;
 	int64_t last_reap;
@@ -47,11 +48,59 @@ void qa_executor_submit(struct qa_executor *x, struct qa_turn *t)
 	pthread_mutex_unlock(&x->lock);
 }
 
-/* Off the list; wait out a turn in progress. No lock serve() takes may be held. */
+static void timed_remove(struct qa_executor *x, struct qa_turn *t)
+{
+	if (!t->timed)
+		return;
+	struct qa_turn **pp = &x->timed;
+	while (*pp != t)
+		pp = &(*pp)->tnext;
+	*pp = t->tnext;
+	t->tnext = NULL;
+	t->timed = false;
+}
+
+void qa_executor_wake_at(struct qa_executor *x, struct qa_turn *t, int64_t at)
+{
+	pthread_mutex_lock(&x->lock);
+	t->wake_at = at;
+	if (at == 0) {
+		timed_remove(x, t);
+	} else if (!t->timed) {
+		t->tnext = x->timed;
+		x->timed = t;
+		t->timed = true;
+	}
+	pthread_mutex_unlock(&x->lock);
+}
+
+/* Turns whose time has come go on the list (x->lock held). */
+static void timed_due(struct qa_executor *x, int64_t now)
+{
+	struct qa_turn **pp = &x->timed;
+	while (*pp) {
+		struct qa_turn *t = *pp;
+		if (t->wake_at > now) {
+			pp = &t->tnext;
+			continue;
+		}
+		*pp = t->tnext;
+		t->tnext = NULL;
+		t->timed = false;
+		t->wake_at = 0;
+		if (t->serving)
+			t->again = true;
+		else if (!t->queued)
+			executor_append(x, t);
+	}
+}
+
+/* Off the lists; wait out a turn in progress. No lock serve() takes may be held. */
 void qa_executor_detach(struct qa_executor *x, struct qa_turn *t)
 {
 	pthread_mutex_lock(&x->lock);
 	for (;;) {
+		timed_remove(x, t); /* again after a turn: it may have asked to be woken */
 		if (t->queued) {
 			struct qa_turn **pp = &x->head, *prev = NULL;
 			while (*pp != t) {
@@ -99,10 +148,12 @@ static void *executor_main(void *arg)
 			}
 			pthread_cond_broadcast(&x->idle); /* t may be freed from here on */
 		}
-		/* Children that outlive their action (instances), once a second. */
+		/* Timed turns, and children that outlive their action (instances), once a second.
+		 */
 		int64_t now = ql_now();
 		if (now != x->last_reap) {
 			x->last_reap = now;
+			timed_due(x, now);
 			pthread_mutex_unlock(&x->lock);
 			qa_proc_reap();
 			pthread_mutex_lock(&x->lock);

@@ -10,6 +10,7 @@
 #define QA_EXECUTOR_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 struct qa_executor;
 
@@ -20,9 +21,18 @@ struct qa_turn {
 	bool queued;  /* on the list */
 	bool serving; /* a thread is in serve() */
 	bool again;   /* asked for another turn during this one */
+	/* qa_executor_wake_at: on the executor's timed list until wake_at. */
+	struct qa_turn *tnext;
+	bool timed;
+	int64_t wake_at; /* unix seconds */
 };
 
 void qa_executor_submit(struct qa_executor *x, struct qa_turn *t);
+/*
+ * A turn at unix second `at` or soon after (the timed list is looked at
+ * once a second), replacing an earlier request; at 0: none.
+ */
+void qa_executor_wake_at(struct qa_executor *x, struct qa_turn *t, int64_t at);
 /* Off the list, and wait for a turn in progress to end: then t may be freed. */
 void qa_executor_detach(struct qa_executor *x, struct qa_turn *t);
 

@@ -16,6 +16,7 @@
 #include "coord.h"
 #include "envelope.h"
 #include "log.h"
+#include "mitigations.h"
 #include "store.h"
 #include "transport.h"
 
@@ -247,7 +248,17 @@ static void on_result(struct qc *c, struct qc_rctx *rc, const struct ql_opened *
 		reply_type(rc, QUELL__AGENT_REPLY__TYPE__TYPE_HELLO_REQUIRED, NULL);
 		return;
 	}
-	if (ql_result_decode(o->body, o->body_len, &r) != QL_OK) {
+	Quell__AgentEvents *ev = NULL;
+	if (o->kind == QUELL__KIND__KIND_EVENTS) {
+		if (ql_events_decode(o->body, o->body_len, &ev) != QL_OK ||
+		    strcmp(ev->hostname, a->hostname) != 0) {
+			ql_warn("malformed mitigation events from %s", a->hostname);
+		} else {
+			qc_mitigations_apply(c, a, ev->events, ev->n_events, NULL);
+		}
+		if (ev)
+			quell__agent_events__free_unpacked(ev, NULL);
+	} else if (ql_result_decode(o->body, o->body_len, &r) != QL_OK) {
 		ql_warn("malformed result from %s", a->hostname);
 	} else {
 		qc_job_result(c, a, r, env, env_len);
@@ -280,7 +291,8 @@ static enum ql_err open_agent_msg(nng_msg *msg, struct ql_opened *o)
 	return ql_envelope_open(nng_msg_body(msg), nng_msg_len(msg),
 	                        QL_KIND_BIT(QUELL__KIND__KIND_HELLO) |
 	                                QL_KIND_BIT(QUELL__KIND__KIND_HEARTBEAT) |
-	                                QL_KIND_BIT(QUELL__KIND__KIND_RESULT),
+	                                QL_KIND_BIT(QUELL__KIND__KIND_RESULT) |
+	                                QL_KIND_BIT(QUELL__KIND__KIND_EVENTS),
 	                        o);
 }
 

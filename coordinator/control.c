@@ -23,6 +23,7 @@
 #include "envelope.h"
 #include "history.h"
 #include "log.h"
+#include "mitigations.h"
 #include "store.h"
 #include "timeline.h"
 #include "transport.h"
@@ -310,6 +311,9 @@ void qc_control_on_request(void *arg, struct qc_rctx *rc, nng_msg *msg)
 		break;
 	case QUELL__CONTROL_REQUEST__REQ_AUDIT_VERIFY:
 		qc_audit_verify_send(c, rc);
+		break;
+	case QUELL__CONTROL_REQUEST__REQ_MITIGATIONS:
+		qc_mitigations_list(c, rc, req->mitigations);
 		break;
 	default:
 		do_agents(c, rc, req->agents->target);

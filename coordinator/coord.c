@@ -13,12 +13,14 @@
  */
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "coord.h"
 #include "log.h"
+#include "mitigations.h"
 #include "store.h"
 #include "transport.h"
 
@@ -125,6 +127,11 @@ enum ql_err qc_start(struct qc_config *cfg, struct qc **out, char *why, size_t w
 		snprintf(why, whylen, "state store in %s: %s", cfg->state_dir, ql_strerror(err));
 		goto fail;
 	}
+	err = qc_mitigations_init(c->store);
+	if (err != QL_OK) {
+		snprintf(why, whylen, "state store in %s: %s", cfg->state_dir, ql_strerror(err));
+		goto fail;
+	}
 	err = qc_agents_load(c);
 	if (err != QL_OK) {
 		snprintf(why, whylen, "cannot load the inventory: %s", ql_strerror(err));
@@ -183,6 +190,7 @@ void qc_stop(struct qc *c)
 		nng_aio_free(c->tick);
 	qc_jobs_free(c);
 	qc_agents_free(c);
+	sqlite3_finalize(c->mit_host_save);
 	qc_store_close(c->store);
 	qc_config_free(c->cfg);
 	free(c->gone_pipes);

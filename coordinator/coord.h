@@ -95,11 +95,12 @@ struct qc_job {
 	struct qc_jobhost *hosts; /* sorted by hostname: batches are deterministic */
 	size_t n_hosts, n_final;
 	struct qc_rollout rollout;
-	size_t started;    /* hosts [0, started) have had their batch started */
-	size_t batch_from; /* the current batch is hosts [batch_from, started) */
-	unsigned batches;  /* batches started so far (the canary is batch 1) */
-	bool resumed;      /* taken up again after a coordinator restart */
-	uint32_t *events;  /* host indices in the order they became final */
+	size_t started;        /* hosts [0, started) have had their batch started */
+	size_t batch_from;     /* the current batch is hosts [batch_from, started) */
+	unsigned batches;      /* batches started so far (the canary is batch 1) */
+	bool resumed;          /* taken up again after a coordinator restart */
+	bool mitigation_saved; /* its mitigation's row is in the store (mitigations.c) */
+	uint32_t *events;      /* host indices in the order they became final */
 	size_t n_events;
 	bool done;
 	int64_t done_ms;
@@ -109,6 +110,7 @@ struct qc_job {
 struct qc {
 	struct qc_config *cfg;
 	struct qc_store *store;
+	struct sqlite3_stmt *mit_host_save; /* mitigations.c, prepared once */
 	pthread_mutex_t lock;
 	nng_socket agent_sock, ctl_sock;
 	bool agent_open, ctl_open;

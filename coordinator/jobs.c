@@ -19,6 +19,7 @@
 #include "coord.h"
 #include "envelope.h"
 #include "log.h"
+#include "mitigations.h"
 #include "quell.pb-c.h"
 #include "store.h"
 
@@ -271,6 +272,23 @@ static void start_delivery(struct qc *c, struct qc_job *job)
 	job_maybe_done(c, job);
 }
 
+struct scope {
+	struct qc *c;
+	struct qc_job *job;
+	const Quell__Command *cmd;
+};
+
+/* A host the mitigation is on, if it is still in the inventory and the command targets it. */
+static void add_in_scope(void *arg, const char *hostname)
+{
+	struct scope *s = arg;
+	struct qc_agent *a = NULL;
+	HASH_FIND(hh_name, s->c->agents_by_name, hostname, strlen(hostname), a);
+	if (a && s->job->n_hosts < HASH_CNT(hh_pk, s->c->agents_by_pk) &&
+	    ql_selector_match(s->cmd->target, a->hostname, a->labels, a->n_labels))
+		add_host(s->job, a);
+}
+
 enum ql_err qc_job_create(struct qc *c, const uint8_t *env, size_t env_len,
                           const uint8_t hash[QL_HASH_LEN], const char *operator_name,
                           const void *command, const struct qc_rollout *rollout,
@@ -282,10 +300,22 @@ enum ql_err qc_job_create(struct qc *c, const uint8_t *env, size_t env_len,
 		job_new(env, env_len, hash, operator_name, cmd, HASH_CNT(hh_pk, c->agents_by_pk));
 	if (job == NULL)
 		return QL_ERR_NOMEM;
-	struct qc_agent *a, *tmp;
-	HASH_ITER (hh_pk, c->agents_by_pk, a, tmp) {
-		if (ql_selector_match(cmd->target, a->hostname, a->labels, a->n_labels))
-			add_host(job, a);
+	uint8_t mid[QL_JOB_ID_LEN];
+	if (qc_mitigation_id(cmd, mid)) {
+		/* undo, extend: the hosts the mitigation is on (extend: where it is in effect). */
+		struct scope s = {c, job, cmd};
+		enum ql_err err = qc_mitigation_hosts(c, mid, strcmp(cmd->action, "extend") == 0,
+		                                      add_in_scope, &s);
+		if (err != QL_OK) {
+			job_free(job);
+			return err;
+		}
+	} else {
+		struct qc_agent *a, *tmp;
+		HASH_ITER (hh_pk, c->agents_by_pk, a, tmp) {
+			if (ql_selector_match(cmd->target, a->hostname, a->labels, a->n_labels))
+				add_host(job, a);
+		}
 	}
 	if (job->n_hosts) /* hosts is NULL when nothing matched */
 		qsort(job->hosts, job->n_hosts, sizeof *job->hosts, by_hostname);
@@ -426,6 +456,9 @@ void qc_job_result(struct qc *c, struct qc_agent *a, const void *result, const u
 			if (job->hosts[i].agent == a)
 				h = &job->hosts[i];
 	}
+	/* Signed by the agent and true whatever became of the job: always applied. */
+	if (r->n_mitigations)
+		qc_mitigations_apply(c, a, r->mitigations, r->n_mitigations, job);
 	if (h == NULL) {
 		ql_debug("result from %s for a job it is not part of (late or duplicate)",
 		         a->hostname);

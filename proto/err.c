@@ -42,6 +42,11 @@ static const struct {
 	[QL_ERR_BUSY] = {"busy", "agent's queue is full; nothing was done, deliver again later"},
 	[QL_ERR_CRYPTO] = {"crypto", "cryptographic library failure"},
 	[QL_ERR_NOT_FOUND] = {"not-found", "not found"},
+	[QL_ERR_TTL_TOO_LONG] = {"ttl-too-long",
+                                 "TTL is longer than this host's policy allows the signer"},
+	[QL_ERR_TTL_REQUIRED] = {"ttl-required",
+                                 "this host's policy requires a TTL from this signer"},
+	[QL_ERR_NOT_ACTIVE] = {"not-active", "the mitigation is not in effect on this host"},
 };
 
 _Static_assert(sizeof(ql_errs) / sizeof(ql_errs[0]) == QL_ERR__COUNT,

@@ -607,6 +607,12 @@ int qcli_run(const struct qcli_opts *o, const char *action, const char *handle, 
 		goto out;
 	size_t total = r->target_count;
 	quell__control_reply__free_unpacked(r, NULL);
+	if (total == 0 && (strcmp(action, "undo") == 0 || strcmp(action, "extend") == 0)) {
+		fprintf(stderr, "quell: the mitigation is on no known host%s matching '%s'\n",
+		        action[0] == 'e' ? " where it is still in effect" : "", o->target);
+		code = QCLI_EXIT_NOT_OK;
+		goto out;
+	}
 	if (total == 0) {
 		fprintf(stderr, "quell: no known agent matches '%s'\n", o->target);
 		code = QCLI_EXIT_NOT_OK;

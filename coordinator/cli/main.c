@@ -14,7 +14,9 @@ static const struct qcli_verb *const verbs[] = {
 	&qcli_verb_resume, &qcli_verb_restart,
 	&qcli_verb_flag,   &qcli_verb_rollback,
 	&qcli_verb_scale,  &qcli_verb_job,
-	&qcli_verb_jobs,   NULL,
+	&qcli_verb_jobs,   &qcli_verb_mitigations,
+	&qcli_verb_undo,   &qcli_verb_extend,
+	NULL,
 };
 
 static void usage(FILE *f)
