@@ -16,6 +16,8 @@
 #   sanitizer_reports LOG...   in a cleanup: fail the test if a log holds a sanitizer report
 #                              (fleet_up's cleanup does this for the fleet's logs)
 #   crash_coordinator          kill -9 the coordinator, start it again, wait for every agent
+#   stop_coordinator [SIG] / start_coordinator   the same in two steps
+#   kill9_agent NAME           kill -9 one agent (start it with ./dev fleet start-agent)
 #   forge_agent HOST ALLOW [LABELS]  a standalone agent config for a test driving quell-forge
 #   fail MSG / pass
 set -euo pipefail
@@ -164,21 +166,41 @@ restart_agent() {
 	"$ROOT/dev" fleet start-agent "$FLEET" "$name" || fail "could not start $name again"
 }
 
-# crash_coordinator: kill -9 the fleet's coordinator, start it again on the
-# same config and state, and wait until every agent is back.
-crash_coordinator() {
-	local old pid n
-	old=$(awk '$1 == "coordinator" { print $2 }' "$FLEET/pids")
-	[[ -n "$old" ]] || fail "no coordinator recorded in $FLEET/pids"
-	kill -9 "$old"
-	while kill -0 "$old" 2>/dev/null; do sleep 0.05; done
+# stop_coordinator [SIGNAL]: stop the fleet's coordinator (TERM, or e.g. KILL)
+# and wait until it is gone; start_coordinator starts it again on the same
+# config and state and waits for every agent; crash_coordinator does both
+# with kill -9.
+stop_coordinator() {
+	local pid
+	pid=$(awk '$1 == "coordinator" { print $2 }' "$FLEET/pids")
+	[[ -n "$pid" ]] || fail "no coordinator recorded in $FLEET/pids"
+	kill -"${1:-TERM}" "$pid"
+	while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
+	sed -i '/^coordinator /d' "$FLEET/pids"
+}
+start_coordinator() {
+	local n
 	"$BIN/quell-coordinator" -c "$FLEET/coordinator.conf" </dev/null \
 		>>"$FLEET/coordinator.log" 2>&1 &
-	pid=$!
-	sed -i "s/^coordinator $old\$/coordinator $pid/" "$FLEET/pids"
+	echo "coordinator $!" >>"$FLEET/pids"
 	n=$(ls "$FLEET/hosts" | wc -l)
 	_all_back() { q agents 2>/dev/null | grep -q "^$n agents, $n connected"; }
 	wait_until 30 _all_back
+}
+crash_coordinator() {
+	stop_coordinator KILL
+	start_coordinator
+}
+
+# kill9_agent NAME: kill -9 one agent (no clean shutdown of any kind); bring
+# it back with `"$ROOT/dev" fleet start-agent "$FLEET" NAME`.
+kill9_agent() {
+	local pid
+	pid=$(awk -v n="$1" '$1 == n { print $2 }' "$FLEET/pids")
+	[[ -n "$pid" ]] || fail "no agent $1 recorded in $FLEET/pids"
+	kill -9 "$pid"
+	while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
+	sed -i "/^$1 /d" "$FLEET/pids"
 }
 
 # forge_agent HOSTNAME ALLOW [LABELS]: a standalone agent for a test that
