@@ -5,7 +5,9 @@
 #ifndef QUELL_TACTIONS_H
 #define QUELL_TACTIONS_H
 
+#include <cjson/cJSON.h>
 #include <stdarg.h>
+#include <stdbool.h>
 
 #include "actions/actions.h"
 #include "ql_limits.h"
@@ -56,6 +58,51 @@ static inline enum ql_err act(const char *name, struct run *r)
 	if (err != QL_OK)
 		return err;
 	return a->run(&r->ctx);
+}
+
+/*
+ * A context for revert() or at_rest(), as the agent sets it up: the handle,
+ * no arguments, and no undo buffer (revert() never writes one; a write would
+ * crash here).
+ */
+static inline void ta_setup_revert(struct run *r, const struct qa_handle *h, const char *state_dir,
+                                   int dry_run)
+{
+	ta_setup(r, h, state_dir, dry_run, NULL);
+	r->ctx.undo = NULL;
+	r->ctx.undo_len = 0;
+}
+
+/* The action's revert() or at_rest() on the record `json` (NULL: no record at all). */
+static inline cJSON *ta_record(const char *json)
+{
+	if (json == NULL)
+		return NULL;
+	cJSON *undo = cJSON_Parse(json);
+	assert_non_null(undo);
+	return undo;
+}
+
+static inline enum ql_err ta_revert(const char *name, struct run *r, const char *json)
+{
+	const struct qa_action *a = qa_action_find(name);
+	assert_non_null(a);
+	assert_non_null(a->revert);
+	cJSON *undo = ta_record(json);
+	enum ql_err err = a->revert(&r->ctx, undo);
+	cJSON_Delete(undo);
+	return err;
+}
+
+static inline bool ta_at_rest(const char *name, const struct run *r, const char *json)
+{
+	const struct qa_action *a = qa_action_find(name);
+	assert_non_null(a);
+	assert_non_null(a->at_rest);
+	cJSON *undo = ta_record(json);
+	bool rest = a->at_rest(&r->ctx, undo);
+	cJSON_Delete(undo);
+	return rest;
 }
 
 #endif

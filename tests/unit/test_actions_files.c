@@ -415,6 +415,112 @@ static void maintenance_undo_records_previous(void **state)
 	tu_rmtree(dir);
 }
 
+/* ---- maintenance revert */
+
+static void maintenance_revert_restores_previous(void **state)
+{
+	(void)state;
+	char *dir = tu_mkdtemp();
+	char *path = tu_path(dir, "maintenance.html");
+	struct qa_handle h = {.name = "site", .type = QA_HANDLE_MAINTENANCE, .file = path};
+	struct run r;
+	char rec[QA_MAX_UNDO + 1], want[PATH_MAX + 64];
+
+	/* off -> on, reverted: the file is gone again */
+	setup_run(&r, &h, false, "mode", "on", "message", "down", NULL);
+	assert_int_equal(act("maintenance", &r), QL_OK);
+	snprintf(rec, sizeof rec, "%s", r.undo);
+	assert_string_equal(rec, "{\"previous\":\"off\"}");
+	ta_setup_revert(&r, &h, "/nonexistent", true);
+	assert_false(ta_at_rest("maintenance", &r, rec));
+	assert_int_equal(ta_revert("maintenance", &r, rec), QL_OK);
+	snprintf(want, sizeof want, "would remove %s", path);
+	assert_string_equal(r.detail, want);
+	char *text = tu_read(path, NULL);
+	assert_string_equal(text, "down\n"); /* the dry run changed nothing */
+	free(text);
+	ta_setup_revert(&r, &h, "/nonexistent", false);
+	assert_int_equal(ta_revert("maintenance", &r, rec), QL_OK);
+	snprintf(want, sizeof want, "maintenance off (removed %s)", path);
+	assert_string_equal(r.detail, want);
+	assert_false(tu_exists(path));
+	assert_true(ta_at_rest("maintenance", &r, rec));
+	assert_int_equal(ta_revert("maintenance", &r, rec), QL_OK);
+	assert_non_null(strstr(r.detail, "maintenance already off"));
+
+	/* on "first" -> on "second", reverted: "first" is back, byte for byte */
+	tu_write_str(path, "first message\n");
+	setup_run(&r, &h, false, "mode", "on", "message", "second", NULL);
+	assert_int_equal(act("maintenance", &r), QL_OK);
+	snprintf(rec, sizeof rec, "%s", r.undo);
+	assert_string_equal(rec, "{\"previous\":\"on\",\"message\":\"first message\"}");
+	ta_setup_revert(&r, &h, "/nonexistent", true);
+	assert_false(ta_at_rest("maintenance", &r, rec));
+	assert_int_equal(ta_revert("maintenance", &r, rec), QL_OK);
+	assert_non_null(strstr(r.detail, "would write"));
+	text = tu_read(path, NULL);
+	assert_string_equal(text, "second\n");
+	free(text);
+	ta_setup_revert(&r, &h, "/nonexistent", false);
+	assert_int_equal(ta_revert("maintenance", &r, rec), QL_OK);
+	snprintf(want, sizeof want, "maintenance on (%s, previous message)", path);
+	assert_string_equal(r.detail, want);
+	text = tu_read(path, NULL);
+	assert_string_equal(text, "first message\n");
+	free(text);
+	assert_true(ta_at_rest("maintenance", &r, rec));
+	assert_int_equal(ta_revert("maintenance", &r, rec), QL_OK);
+	assert_non_null(strstr(r.detail, "maintenance already on"));
+
+	/* on -> off, reverted: on again, with its message */
+	setup_run(&r, &h, false, "mode", "off", NULL);
+	assert_int_equal(act("maintenance", &r), QL_OK);
+	snprintf(rec, sizeof rec, "%s", r.undo);
+	assert_false(tu_exists(path));
+	ta_setup_revert(&r, &h, "/nonexistent", false);
+	assert_false(ta_at_rest("maintenance", &r, rec));
+	assert_int_equal(ta_revert("maintenance", &r, rec), QL_OK);
+	text = tu_read(path, NULL);
+	assert_string_equal(text, "first message\n");
+	free(text);
+
+	/* A message that did not fit the record: present is enough; absent gets the default. */
+	const char *unknown = "{\"previous\":\"on\",\"message\":\"\"}";
+	assert_true(ta_at_rest("maintenance", &r, unknown));
+	assert_int_equal(unlink(path), 0);
+	assert_false(ta_at_rest("maintenance", &r, unknown));
+	assert_int_equal(ta_revert("maintenance", &r, unknown), QL_OK);
+	assert_non_null(strstr(r.detail, "not recorded"));
+	text = tu_read(path, NULL);
+	assert_string_equal(text, "This service is down for maintenance.\n");
+	free(text);
+
+	/* Malformed records: refused, nothing touched. */
+	char big[1100 + 64];
+	snprintf(big, sizeof big, "{\"previous\":\"on\",\"message\":\"%01100d\"}", 0);
+	const char *bad[] = {NULL,
+	                     "[]",
+	                     "{}",
+	                     "\"off\"",
+	                     "{\"previous\":\"maybe\"}",
+	                     "{\"previous\":\"on\"}",
+	                     "{\"previous\":\"on\",\"message\":5}",
+	                     "{\"previous\":1}",
+	                     big};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		ta_setup_revert(&r, &h, "/nonexistent", false);
+		assert_int_equal(ta_revert("maintenance", &r, bad[i]), QL_ERR_BAD_ARGUMENT);
+		assert_non_null(strstr(r.detail, "malformed undo record"));
+		assert_false(ta_at_rest("maintenance", &r, bad[i]));
+		text = tu_read(path, NULL);
+		assert_string_equal(text, "This service is down for maintenance.\n");
+		free(text);
+	}
+
+	free(path);
+	tu_rmtree(dir);
+}
+
 /* ---- undo records are saved before anything changes */
 
 struct undo_probe {
@@ -564,6 +670,7 @@ int main(void)
 		cmocka_unit_test(rollback_refuses_bad_links),
 		cmocka_unit_test(rollback_runs_reload),
 		cmocka_unit_test(maintenance_undo_records_previous),
+		cmocka_unit_test(maintenance_revert_restores_previous),
 		cmocka_unit_test(undo_saved_before_the_change),
 		cmocka_unit_test(writes_refuse_paths_others_control),
 		cmocka_unit_test(stale_temps_are_cleaned),
