@@ -1,6 +1,7 @@
 /*
  * tactions.h: driving one action directly, as the executor would, for the
- * action unit tests (test_actions_files.c, test_actions_proc.c).
+ * action unit tests (test_actions_files.c, test_actions_flag.c,
+ * test_actions_proc.c).
  */
 #ifndef QUELL_TACTIONS_H
 #define QUELL_TACTIONS_H
@@ -47,6 +48,15 @@ static inline void ta_setup(struct run *r, const struct qa_handle *h, const char
 	                                .detail_len = sizeof r->detail,
 	                                .undo = r->undo,
 	                                .undo_len = sizeof r->undo};
+}
+
+/* The file holds exactly `want`. */
+static inline void ta_assert_file(const char *path, const char *want)
+{
+	char *text = tu_read(path, NULL);
+	assert_non_null(text);
+	assert_string_equal(text, want);
+	free(text);
 }
 
 /* check() then run(), as the executor does. */

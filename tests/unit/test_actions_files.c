@@ -1,8 +1,8 @@
 /*
- * test_actions_files.c: the actions that edit files (flag, rollback,
- * maintenance's undo record), driven through their descriptors on real files
- * in a temporary directory: what changed on disk, what did not, the detail
- * line and the undo JSON.
+ * test_actions_files.c: the actions that edit files (rollback, maintenance;
+ * flag has test_actions_flag.c), driven through their descriptors on real
+ * files in a temporary directory: what changed on disk, what did not, the
+ * detail line, the undo JSON and what revert() puts back.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -24,171 +24,6 @@
 #include "tutil.h"
 
 #define setup_run(r, h, dry_run, ...) ta_setup(r, h, "/nonexistent", dry_run, __VA_ARGS__)
-
-/* ---- flag, json */
-
-static void flag_json_flips_only_that_key(void **state)
-{
-	(void)state;
-	char *dir = tu_mkdtemp();
-	char *path = tu_path(dir, "flags.json");
-	tu_write_str(path, "{\"checkout_v2\": true, \"recommendations\": true, "
-	                   "\"search_suggestions\": false, \"limit\": 25, \"name\": \"x\"}\n");
-	assert_int_equal(chmod(path, 0640), 0);
-	struct qa_handle h = {.name = "flags", .type = QA_HANDLE_FLAGS, .file = path};
-	struct run r;
-
-	setup_run(&r, &h, false, "name", "checkout_v2", "value", "off", NULL);
-	assert_int_equal(act("flag", &r), QL_OK);
-	assert_non_null(strstr(r.detail, "flags checkout_v2: on -> off ("));
-	assert_string_equal(r.undo, "{\"flag\":\"checkout_v2\",\"previous\":true}");
-	char *text = tu_read(path, NULL);
-	assert_non_null(strstr(text, "\"checkout_v2\":\tfalse"));
-	assert_non_null(strstr(text, "\"recommendations\":\ttrue"));
-	assert_non_null(strstr(text, "\"search_suggestions\":\tfalse"));
-	assert_non_null(strstr(text, "\"limit\":\t25"));
-	assert_non_null(strstr(text, "\"name\":\t\"x\""));
-	/* order kept */
-	assert_true(strstr(text, "checkout_v2") < strstr(text, "recommendations"));
-	free(text);
-	struct stat st;
-	assert_int_equal(stat(path, &st), 0);
-	assert_int_equal(st.st_mode & 07777, 0640);
-
-	/* an absent flag is added; undo says it was absent */
-	setup_run(&r, &h, false, "name", "new.flag-1", "value", "on", NULL);
-	assert_int_equal(act("flag", &r), QL_OK);
-	assert_string_equal(r.undo, "{\"flag\":\"new.flag-1\",\"previous\":null}");
-	assert_non_null(strstr(r.detail, "absent -> on"));
-
-	free(path);
-	tu_rmtree(dir);
-}
-
-static void flag_json_refuses_non_object(void **state)
-{
-	(void)state;
-	char *dir = tu_mkdtemp();
-	char *path = tu_path(dir, "flags.json");
-	struct qa_handle h = {.name = "flags", .type = QA_HANDLE_FLAGS, .file = path};
-	struct run r;
-	const char *bad[] = {"[1, 2]\n",
-	                     "{\"a\": tru",
-	                     "\"string\"",
-	                     "{\"checkout_v2\": \"yes\"}",
-	                     "{\"a\": true} {\"b\": false}\n",
-	                     ""};
-	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-		tu_write_str(path, bad[i]);
-		setup_run(&r, &h, false, "name", "checkout_v2", "value", "on", NULL);
-		assert_int_equal(act("flag", &r), QL_ERR_ACTION_FAILED);
-		assert_non_null(strstr(r.detail, "refusing"));
-		assert_string_equal(r.undo, "");
-		char *text = tu_read(path, NULL);
-		assert_string_equal(text, bad[i]); /* untouched */
-		free(text);
-	}
-	free(path);
-	tu_rmtree(dir);
-}
-
-static void flag_bad_arguments(void **state)
-{
-	(void)state;
-	struct qa_handle h = {.name = "flags", .type = QA_HANDLE_FLAGS, .file = "/nonexistent/f"};
-	struct run r;
-	setup_run(&r, &h, false, "name", "a b", "value", "on", NULL);
-	assert_int_equal(act("flag", &r), QL_ERR_BAD_ARGUMENT);
-	setup_run(&r, &h, false, "name", "", "value", "on", NULL);
-	assert_int_equal(act("flag", &r), QL_ERR_BAD_ARGUMENT);
-	setup_run(&r, &h, false, "name", "x", "value", "true", NULL);
-	assert_int_equal(act("flag", &r), QL_ERR_BAD_ARGUMENT);
-	setup_run(&r, &h, false, "name",
-	          "a1234567890123456789012345678901234567890123456789012345678901234", "value",
-	          "on", NULL);
-	assert_int_equal(act("flag", &r), QL_ERR_BAD_ARGUMENT);
-}
-
-static void flag_missing_file_created_and_dry_run(void **state)
-{
-	(void)state;
-	char *dir = tu_mkdtemp();
-	char *path = tu_path(dir, "flags.json");
-	struct qa_handle h = {.name = "flags", .type = QA_HANDLE_FLAGS, .file = path};
-	struct run r;
-
-	setup_run(&r, &h, true, "name", "checkout_v2", "value", "off", NULL);
-	assert_int_equal(act("flag", &r), QL_OK);
-	assert_non_null(strstr(r.detail, "would set flags checkout_v2: absent -> off"));
-	assert_false(tu_exists(path));
-
-	setup_run(&r, &h, false, "name", "checkout_v2", "value", "off", NULL);
-	assert_int_equal(act("flag", &r), QL_OK);
-	char *text = tu_read(path, NULL);
-	assert_non_null(strstr(text, "\"checkout_v2\":\tfalse"));
-	free(text);
-	struct stat st;
-	assert_int_equal(stat(path, &st), 0);
-	assert_int_equal(st.st_mode & 07777, 0644);
-
-	free(path);
-	tu_rmtree(dir);
-}
-
-/* ---- flag, kv */
-
-static void flag_kv_keeps_comments_and_order(void **state)
-{
-	(void)state;
-	char *dir = tu_mkdtemp();
-	char *path = tu_path(dir, "flags.conf");
-	tu_write_str(path, "# feature flags\n"
-	                   "\n"
-	                   "checkout_v2 = true\n"
-	                   "; legacy\n"
-	                   "search=off\n"
-	                   "checkout_v2_beta=on");
-	struct qa_handle h = {
-		.name = "kvflags", .type = QA_HANDLE_FLAGS, .file = path, .format = QA_FLAGS_KV};
-	struct run r;
-
-	setup_run(&r, &h, false, "name", "checkout_v2", "value", "off", NULL);
-	assert_int_equal(act("flag", &r), QL_OK);
-	assert_string_equal(r.undo, "{\"flag\":\"checkout_v2\",\"previous\":true}");
-	char *text = tu_read(path, NULL);
-	assert_string_equal(text, "# feature flags\n"
-	                          "\n"
-	                          "checkout_v2 = off\n"
-	                          "; legacy\n"
-	                          "search=off\n"
-	                          "checkout_v2_beta=on");
-	free(text);
-
-	/* absent: appended on its own line */
-	setup_run(&r, &h, false, "name", "newflag", "value", "on", NULL);
-	assert_int_equal(act("flag", &r), QL_OK);
-	assert_string_equal(r.undo, "{\"flag\":\"newflag\",\"previous\":null}");
-	text = tu_read(path, NULL);
-	assert_string_equal(text, "# feature flags\n"
-	                          "\n"
-	                          "checkout_v2 = off\n"
-	                          "; legacy\n"
-	                          "search=off\n"
-	                          "checkout_v2_beta=on\n"
-	                          "newflag=on\n");
-	free(text);
-
-	/* a value that is not a switch is refused */
-	tu_write_str(path, "mode=fast\n");
-	setup_run(&r, &h, false, "name", "mode", "value", "on", NULL);
-	assert_int_equal(act("flag", &r), QL_ERR_ACTION_FAILED);
-	text = tu_read(path, NULL);
-	assert_string_equal(text, "mode=fast\n");
-	free(text);
-
-	free(path);
-	tu_rmtree(dir);
-}
 
 /* ---- rollback */
 
@@ -660,11 +495,6 @@ static void stale_temps_are_cleaned(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(flag_json_flips_only_that_key),
-		cmocka_unit_test(flag_json_refuses_non_object),
-		cmocka_unit_test(flag_bad_arguments),
-		cmocka_unit_test(flag_missing_file_created_and_dry_run),
-		cmocka_unit_test(flag_kv_keeps_comments_and_order),
 		cmocka_unit_test(rollback_relative_walks_back_to_oldest),
 		cmocka_unit_test(rollback_absolute_stays_absolute),
 		cmocka_unit_test(rollback_refuses_bad_links),
