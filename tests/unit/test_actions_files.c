@@ -89,10 +89,11 @@ static void rollback_relative_walks_back_to_oldest(void **state)
 	for (size_t i = 0; i < 3; i++) {
 		setup_run(&r, &f.h, false, NULL);
 		assert_int_equal(act("rollback", &r), QL_OK);
-		char detail[64], undo[64], expect[64];
+		char detail[64], undo[96], expect[64];
 		snprintf(detail, sizeof detail, "app: %s -> %s", from[i], want[i]);
 		assert_string_equal(r.detail, detail);
-		snprintf(undo, sizeof undo, "{\"previous\":\"%s\"}", from[i]);
+		snprintf(undo, sizeof undo, "{\"previous\":\"%s\",\"switched_to\":\"%s\"}", from[i],
+		         want[i]);
 		assert_string_equal(r.undo, undo);
 		read_link(f.link, target, sizeof target);
 		snprintf(expect, sizeof expect, "releases/%s", want[i]);
@@ -193,7 +194,7 @@ static void rollback_runs_reload(void **state)
 	setup_run(&r, &f.h, false, NULL);
 	assert_int_equal(act("rollback", &r), QL_ERR_ACTION_FAILED);
 	assert_non_null(strstr(r.detail, "reload failed"));
-	assert_string_equal(r.undo, "{\"previous\":\"v2\"}");
+	assert_string_equal(r.undo, "{\"previous\":\"v2\",\"switched_to\":\"v1\"}");
 	qa_argv_free(&f.h.reload);
 
 	/* a reload that outlives the deadline is killed */
@@ -206,6 +207,95 @@ static void rollback_runs_reload(void **state)
 	assert_int_equal(act("rollback", &r), QL_ERR_TIMEOUT);
 	assert_true(ql_mono_ms() - t0 < 5000);
 	qa_argv_free(&f.h.reload);
+	free_release_tree(&f);
+}
+
+static void relink(const char *link, const char *target)
+{
+	assert_int_equal(unlink(link), 0);
+	assert_int_equal(symlink(target, link), 0);
+}
+
+static void rollback_revert_switches_back(void **state)
+{
+	(void)state;
+	struct release_fixture f;
+	make_release_tree(&f, "releases/v10");
+	char *log = tu_path(f.dir, "reloads");
+	char cmd[PATH_MAX + 64], why[128], target[PATH_MAX];
+	snprintf(cmd, sizeof cmd, "/bin/sh -c \"echo reload >> %s\"", log);
+	assert_true(qa_argv_parse(cmd, &f.h.reload, why, sizeof why));
+	struct run r;
+	char rec[QA_MAX_UNDO + 1];
+
+	setup_run(&r, &f.h, false, NULL);
+	assert_int_equal(act("rollback", &r), QL_OK);
+	snprintf(rec, sizeof rec, "%s", r.undo);
+	assert_string_equal(rec, "{\"previous\":\"v10\",\"switched_to\":\"v9\"}");
+	ta_assert_file(log, "reload\n");
+
+	ta_setup_revert(&r, &f.h, "/nonexistent", true);
+	assert_false(ta_at_rest("rollback", &r, rec));
+	assert_int_equal(ta_revert("rollback", &r, rec), QL_OK);
+	assert_non_null(strstr(r.detail, "app: would switch v9 -> v10"));
+	read_link(f.link, target, sizeof target);
+	assert_string_equal(target, "releases/v9"); /* the dry run changed nothing */
+	ta_assert_file(log, "reload\n");
+
+	ta_setup_revert(&r, &f.h, "/nonexistent", false);
+	assert_int_equal(ta_revert("rollback", &r, rec), QL_OK);
+	assert_string_equal(r.detail, "app: v9 -> v10 (reloaded)");
+	read_link(f.link, target, sizeof target);
+	assert_string_equal(target, "releases/v10");
+	ta_assert_file(log, "reload\nreload\n");
+	assert_true(ta_at_rest("rollback", &r, rec));
+	assert_int_equal(ta_revert("rollback", &r, rec), QL_OK);
+	assert_string_equal(r.detail, "app: already at v10; nothing to revert");
+	ta_assert_file(log, "reload\nreload\n"); /* nothing switched, nothing reloaded */
+
+	/* A deploy since: the link names a third release; revert refuses. */
+	setup_run(&r, &f.h, false, NULL);
+	assert_int_equal(act("rollback", &r), QL_OK);
+	snprintf(rec, sizeof rec, "%s", r.undo);
+	relink(f.link, "releases/v2");
+	ta_setup_revert(&r, &f.h, "/nonexistent", false);
+	assert_false(ta_at_rest("rollback", &r, rec));
+	assert_int_equal(ta_revert("rollback", &r, rec), QL_ERR_ACTION_FAILED);
+	assert_string_equal(r.detail, "app: current is now v2, not v9 as rolled back to (a "
+	                              "deploy since?); not reverted");
+	read_link(f.link, target, sizeof target);
+	assert_string_equal(target, "releases/v2");
+
+	/* The release to go back to is gone: refused too. */
+	relink(f.link, "releases/v9");
+	char *v10 = tu_path(f.releases, "v10");
+	assert_int_equal(rmdir(v10), 0);
+	free(v10);
+	assert_int_equal(ta_revert("rollback", &r, rec), QL_ERR_ACTION_FAILED);
+	assert_non_null(strstr(r.detail, "release v10 is no longer a directory in"));
+	read_link(f.link, target, sizeof target);
+	assert_string_equal(target, "releases/v9");
+
+	/* Malformed records (an old one without switched_to among them): refused. */
+	const char *bad[] = {NULL,
+	                     "[]",
+	                     "{}",
+	                     "{\"previous\":\"v10\"}",
+	                     "{\"previous\":\"v10\",\"switched_to\":5}",
+	                     "{\"previous\":\"../../etc\",\"switched_to\":\"v9\"}",
+	                     "{\"previous\":\"v10\",\"switched_to\":\"\"}",
+	                     "{\"previous\":true,\"switched_to\":\"v9\"}"};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		ta_setup_revert(&r, &f.h, "/nonexistent", false);
+		assert_int_equal(ta_revert("rollback", &r, bad[i]), QL_ERR_BAD_ARGUMENT);
+		assert_non_null(strstr(r.detail, "malformed undo record"));
+		assert_false(ta_at_rest("rollback", &r, bad[i]));
+		read_link(f.link, target, sizeof target);
+		assert_string_equal(target, "releases/v9");
+	}
+	ta_assert_file(log, "reload\nreload\nreload\n"); /* the two rollbacks and one revert */
+	qa_argv_free(&f.h.reload);
+	free(log);
 	free_release_tree(&f);
 }
 
@@ -415,7 +505,7 @@ static void undo_saved_before_the_change(void **state)
 	r.ctx.save_undo_arg = &q;
 	assert_int_equal(act("rollback", &r), QL_OK);
 	assert_int_equal(q.calls, 1);
-	assert_string_equal(q.undo, "{\"previous\":\"v10\"}");
+	assert_string_equal(q.undo, "{\"previous\":\"v10\",\"switched_to\":\"v9\"}");
 	assert_string_equal(q.seen, "releases/v10"); /* the link had not moved yet */
 	free_release_tree(&f);
 }
@@ -499,6 +589,7 @@ int main(void)
 		cmocka_unit_test(rollback_absolute_stays_absolute),
 		cmocka_unit_test(rollback_refuses_bad_links),
 		cmocka_unit_test(rollback_runs_reload),
+		cmocka_unit_test(rollback_revert_switches_back),
 		cmocka_unit_test(maintenance_undo_records_previous),
 		cmocka_unit_test(maintenance_revert_restores_previous),
 		cmocka_unit_test(undo_saved_before_the_change),
