@@ -313,6 +313,11 @@ static enum ql_err pause_revert(const struct qa_action_ctx *ctx, const cJSON *un
 		snprintf(ctx->detail, ctx->detail_len, "%s: already %s", ctx->handle->name, want);
 		return QL_OK;
 	}
+	if (!ctx->dry_run && ql_mono_ms() > ctx->deadline_ms) {
+		snprintf(ctx->detail, ctx->detail_len, "%s: deadline passed before reverting",
+		         ctx->handle->name);
+		return QL_ERR_TIMEOUT;
+	}
 	return pause_or_resume(ctx, paused, false);
 }
 

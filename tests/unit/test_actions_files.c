@@ -365,6 +365,10 @@ static void maintenance_revert_restores_previous(void **state)
 	assert_string_equal(text, "down\n"); /* the dry run changed nothing */
 	free(text);
 	ta_setup_revert(&r, &h, "/nonexistent", false);
+	r.ctx.deadline_ms = ql_mono_ms() - 1;
+	assert_int_equal(ta_revert("maintenance", &r, rec), QL_ERR_TIMEOUT);
+	assert_true(tu_exists(path));
+	ta_setup_revert(&r, &h, "/nonexistent", false);
 	assert_int_equal(ta_revert("maintenance", &r, rec), QL_OK);
 	snprintf(want, sizeof want, "maintenance off (removed %s)", path);
 	assert_string_equal(r.detail, want);

@@ -224,6 +224,10 @@ static void flag_revert_restores_only_that_flag(void **state)
 	assert_non_null(strstr(text, "\"checkout_v2\":\tfalse")); /* the dry run changed nothing */
 	free(text);
 	ta_setup_revert(&r, &h, "/nonexistent", false);
+	r.ctx.deadline_ms = ql_mono_ms() - 1;
+	assert_int_equal(ta_revert("flag", &r, rec), QL_ERR_TIMEOUT);
+	assert_false(ta_at_rest("flag", &r, rec));
+	ta_setup_revert(&r, &h, "/nonexistent", false);
 	assert_int_equal(ta_revert("flag", &r, rec), QL_OK);
 	snprintf(want, sizeof want, "flags checkout_v2: off -> on (%s)", path);
 	assert_string_equal(r.detail, want);

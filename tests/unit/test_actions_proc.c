@@ -357,6 +357,10 @@ static void test_pause_revert_by_file(void **state)
 	copy_undo(rec, sizeof rec, &r);
 	assert_string_equal(rec, "{\"previous\":\"running\"}");
 	assert_true(tu_exists(path));
+	ta_setup_revert(&r, &h, dir, false);
+	r.ctx.deadline_ms = ql_mono_ms() - 1;
+	assert_int_equal(ta_revert("pause", &r, rec), QL_ERR_TIMEOUT);
+	assert_true(tu_exists(path));
 	ta_setup_revert(&r, &h, dir, true);
 	assert_false(ta_at_rest("pause", &r, rec));
 	assert_int_equal(ta_revert("pause", &r, rec), QL_OK);
