@@ -86,6 +86,16 @@ bool qa_undo_set(const struct qa_action_ctx *ctx, struct cJSON *o);
 /* The common case: {"previous": "<previous>"}. */
 bool qa_undo_previous(const struct qa_action_ctx *ctx, const char *previous);
 
+/*
+ * For revert() and at_rest(): the string member `key` of an undo record, or
+ * NULL if the record is not an object or `key` is missing or not a string.
+ * The record comes from the agent's own store, but is checked as if it did
+ * not: a malformed one is QL_ERR_BAD_ARGUMENT, never a guess.
+ */
+const char *qa_undo_string(const struct cJSON *undo, const char *key);
+/* A copy of ctx whose detail goes to buf: at_rest() reports nothing. */
+struct qa_action_ctx qa_ctx_quiet(const struct qa_action_ctx *ctx, char *buf, size_t len);
+
 /* Value of argument `key`, or NULL. */
 const char *qa_arg(const struct qa_action_ctx *ctx, const char *key);
 

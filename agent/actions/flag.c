@@ -21,6 +21,12 @@
  *
  * Arguments: name=FLAG ([A-Za-z0-9_.-], 1..64), value=on|off.
  * Undo: {"flag": NAME, "previous": true|false|null} (null: it was absent).
+ *
+ * Revert sets that one flag back the same way (json: true/false, kv: on/off)
+ * or, if it was absent, removes its key (json) or every line for it (kv);
+ * no other flag is touched. The spelling of a kv value (`true`, `yes`) and a
+ * file that did not exist before are not recorded: what comes back is the
+ * flag's value, in run()'s spelling, in a file that stays.
  */
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -32,14 +38,15 @@
 #include "actions.h"
 #include "fsutil.h"
 #include "handles.h"
+#include "ql_limits.h"
 
 #define FLAG_NAME_MAX 64
 #define FLAG_FILE_MAX (1024 * 1024) /* a flag file larger than this is not a flag file */
 
 static const char *const flag_args[] = {"name", "value", NULL};
 
-/* What the flag was before: absent, off or on. */
-enum prev { PREV_ABSENT, PREV_OFF, PREV_ON };
+/* A flag's value in the file: absent, off or on. */
+enum flag_state { FLAG_ABSENT, FLAG_OFF, FLAG_ON };
 
 static bool flag_name_ok(const char *s)
 {
@@ -65,19 +72,21 @@ static enum ql_err flag_check(const struct qa_action_ctx *ctx)
 	return QL_OK;
 }
 
-static const char *prev_word(enum prev p)
+static const char *state_word(enum flag_state p)
 {
-	return p == PREV_ON ? "on" : p == PREV_OFF ? "off" : "absent";
+	return p == FLAG_ON ? "on" : p == FLAG_OFF ? "off" : "absent";
 }
 
 /* ---- format = json */
 
 /*
- * Set name in the JSON object `text` (NULL: no file yet). On success *out is
- * the new file content (malloc'd), *prev what it was.
+ * Set name to `want` (FLAG_ABSENT: remove it) in the JSON object `text`
+ * (NULL: no file yet). On success *out is the new file content (malloc'd),
+ * *prev what the flag was.
  */
 static enum ql_err json_update(const struct qa_action_ctx *ctx, const char *text, size_t len,
-                               const char *name, bool on, enum prev *prev, char **out)
+                               const char *name, enum flag_state want, enum flag_state *prev,
+                               char **out)
 {
 	const char *path = ctx->handle->file;
 	/* The whole file, NUL included: trailing garbage or a NUL byte is not an object. */
@@ -100,18 +109,22 @@ static enum ql_err json_update(const struct qa_action_ctx *ctx, const char *text
 		         "%s: \"%s\" is not true or false; refusing to change it", path, name);
 		goto out;
 	}
-	*prev = item == NULL ? PREV_ABSENT : cJSON_IsTrue(item) ? PREV_ON : PREV_OFF;
-	cJSON *value = cJSON_CreateBool(on);
-	if (value == NULL) {
-		err = QL_ERR_NOMEM;
-		goto out;
-	}
-	bool placed = item ? cJSON_ReplaceItemInObjectCaseSensitive(root, name, value)
-	                   : cJSON_AddItemToObject(root, name, value);
-	if (!placed) {
-		cJSON_Delete(value);
-		err = QL_ERR_NOMEM;
-		goto out;
+	*prev = item == NULL ? FLAG_ABSENT : cJSON_IsTrue(item) ? FLAG_ON : FLAG_OFF;
+	if (want == FLAG_ABSENT) {
+		cJSON_DeleteItemFromObjectCaseSensitive(root, name);
+	} else {
+		cJSON *value = cJSON_CreateBool(want == FLAG_ON);
+		if (value == NULL) {
+			err = QL_ERR_NOMEM;
+			goto out;
+		}
+		bool placed = item ? cJSON_ReplaceItemInObjectCaseSensitive(root, name, value)
+		                   : cJSON_AddItemToObject(root, name, value);
+		if (!placed) {
+			cJSON_Delete(value);
+			err = QL_ERR_NOMEM;
+			goto out;
+		}
 	}
 	char *printed = cJSON_Print(root);
 	if (printed == NULL) {
@@ -157,7 +170,7 @@ static bool kv_key(const char *line, const char *end, const char **ks, const cha
 	return true;
 }
 
-static bool kv_bool(const char *v, const char *end, enum prev *out)
+static bool kv_bool(const char *v, const char *end, enum flag_state *out)
 {
 	static const char *const on[] = {"on", "true", "yes", "1"};
 	static const char *const off[] = {"off", "false", "no", "0"};
@@ -168,11 +181,11 @@ static bool kv_bool(const char *v, const char *end, enum prev *out)
 	size_t n = (size_t)(end - v);
 	for (size_t i = 0; i < 4; i++) {
 		if (strlen(on[i]) == n && strncasecmp(v, on[i], n) == 0) {
-			*out = PREV_ON;
+			*out = FLAG_ON;
 			return true;
 		}
 		if (strlen(off[i]) == n && strncasecmp(v, off[i], n) == 0) {
-			*out = PREV_OFF;
+			*out = FLAG_OFF;
 			return true;
 		}
 	}
@@ -182,13 +195,15 @@ static bool kv_bool(const char *v, const char *end, enum prev *out)
 /* Append n bytes to a buffer that is known to be big enough. */
 #define PUT(dst, at, src, n) (memcpy((dst) + (at), (src), (n)), (at) += (n))
 
+/* As json_update(), for key=value lines (see the top of the file). */
 static enum ql_err kv_update(const struct qa_action_ctx *ctx, const char *text, size_t len,
-                             const char *name, bool on, enum prev *prev, char **out)
+                             const char *name, enum flag_state want, enum flag_state *prev,
+                             char **out)
 {
 	const char *path = ctx->handle->file;
-	const char *word = on ? "on" : "off";
+	const char *word = want == FLAG_ON ? "on" : "off";
 	size_t nlen = strlen(name);
-	*prev = PREV_ABSENT;
+	*prev = FLAG_ABSENT;
 	*out = NULL;
 	if (text && strlen(text) != len) {
 		snprintf(ctx->detail, ctx->detail_len,
@@ -211,7 +226,7 @@ static enum ql_err kv_update(const struct qa_action_ctx *ctx, const char *text, 
 		const char *ks, *ke, *eq;
 		if (kv_key(line, end, &ks, &ke, &eq) && (size_t)(ke - ks) == nlen &&
 		    memcmp(ks, name, nlen) == 0) {
-			enum prev p;
+			enum flag_state p;
 			if (!kv_bool(eq + 1, end, &p)) {
 				snprintf(ctx->detail, ctx->detail_len,
 				         "%s: the value of %s is not on/off, true/false, yes/no or "
@@ -222,6 +237,10 @@ static enum ql_err kv_update(const struct qa_action_ctx *ctx, const char *text, 
 			}
 			*prev = p; /* the last line wins, as in most readers */
 			found = true;
+			if (want == FLAG_ABSENT) { /* the line goes, its newline too */
+				line = nl ? nl + 1 : NULL;
+				continue;
+			}
 			const char *v = eq + 1;
 			while (v < end && (*v == ' ' || *v == '\t'))
 				v++;
@@ -236,7 +255,7 @@ static enum ql_err kv_update(const struct qa_action_ctx *ctx, const char *text, 
 			PUT(buf, at, "\n", 1);
 		line = nl ? nl + 1 : NULL;
 	}
-	if (!found) {
+	if (!found && want != FLAG_ABSENT) {
 		if (at > 0 && buf[at - 1] != '\n')
 			PUT(buf, at, "\n", 1);
 		PUT(buf, at, name, nlen);
@@ -251,30 +270,33 @@ static enum ql_err kv_update(const struct qa_action_ctx *ctx, const char *text, 
 
 /* ---- the action */
 
-static void set_undo(const struct qa_action_ctx *ctx, const char *name, enum prev prev)
+/* The flag file as read, and what it becomes. */
+struct flag_file {
+	char *text; /* NULL: there is no file */
+	size_t len;
+	mode_t mode; /* the rewritten file keeps the old one's permissions and owner */
+	uid_t uid;
+	gid_t gid;
+	enum flag_state prev; /* the flag's value in text */
+	char *updated;        /* text with the flag set to what was asked */
+};
+
+static void flag_file_fini(struct flag_file *f)
 {
-	cJSON *o = cJSON_CreateObject();
-	if (o && cJSON_AddStringToObject(o, "flag", name) &&
-	    (prev == PREV_ABSENT ? cJSON_AddNullToObject(o, "previous")
-	                         : cJSON_AddBoolToObject(o, "previous", prev == PREV_ON)))
-		qa_undo_set(ctx, o);
-	else
-		cJSON_Delete(o);
+	free(f->text);
+	free(f->updated);
 }
 
-static enum ql_err flag_run(const struct qa_action_ctx *ctx)
+/* Read the handle's file and compute it with flag `name` set to `want`. */
+static enum ql_err flag_prepare(const struct qa_action_ctx *ctx, const char *name,
+                                enum flag_state want, struct flag_file *f)
 {
 	const struct qa_handle *h = ctx->handle;
-	const char *name = qa_arg(ctx, "name");
-	bool on = strcmp(qa_arg(ctx, "value"), "on") == 0;
-	char *text = NULL, *updated = NULL;
-	size_t len = 0;
-	enum prev prev = PREV_ABSENT;
-
 	struct stat st;
-	enum ql_err err = qa_read_file(h->file, FLAG_FILE_MAX, &text, &len, &st);
+	*f = (struct flag_file){.prev = FLAG_ABSENT};
+	enum ql_err err = qa_read_file(h->file, FLAG_FILE_MAX, &f->text, &f->len, &st);
 	if (err == QL_ERR_NOT_FOUND) {
-		text = NULL; /* created with just this flag */
+		f->text = NULL; /* created with just this flag */
 	} else if (err == QL_ERR_TOO_BIG) {
 		snprintf(ctx->detail, ctx->detail_len,
 		         "%s is larger than %d bytes; refusing to treat it as a flag file", h->file,
@@ -291,18 +313,42 @@ static enum ql_err flag_run(const struct qa_action_ctx *ctx)
 		         err == QL_ERR_IO ? "not a regular file, or unreadable" : ql_strerror(err));
 		return QL_ERR_ACTION_FAILED;
 	}
-	/* The rewritten file keeps the old one's permissions and owner (the app reads it). */
-	mode_t mode = text ? st.st_mode & 0777 : 0644;
-	uid_t uid = text ? st.st_uid : (uid_t)-1;
-	gid_t gid = text ? st.st_gid : (gid_t)-1;
-
-	err = h->format == QA_FLAGS_KV ? kv_update(ctx, text, len, name, on, &prev, &updated)
-	                               : json_update(ctx, text, len, name, on, &prev, &updated);
+	f->mode = f->text ? st.st_mode & 0777 : 0644;
+	f->uid = f->text ? st.st_uid : (uid_t)-1;
+	f->gid = f->text ? st.st_gid : (gid_t)-1;
+	err = h->format == QA_FLAGS_KV
+	              ? kv_update(ctx, f->text, f->len, name, want, &f->prev, &f->updated)
+	              : json_update(ctx, f->text, f->len, name, want, &f->prev, &f->updated);
 	if (err != QL_OK)
-		goto out;
+		flag_file_fini(f);
+	return err;
+}
 
-	const char *from = prev_word(prev), *to = on ? "on" : "off";
-	bool same = (prev == PREV_ON) == on && prev != PREV_ABSENT;
+static void set_undo(const struct qa_action_ctx *ctx, const char *name, enum flag_state prev)
+{
+	cJSON *o = cJSON_CreateObject();
+	if (o && cJSON_AddStringToObject(o, "flag", name) &&
+	    (prev == FLAG_ABSENT ? cJSON_AddNullToObject(o, "previous")
+	                         : cJSON_AddBoolToObject(o, "previous", prev == FLAG_ON)))
+		qa_undo_set(ctx, o);
+	else
+		cJSON_Delete(o);
+}
+
+/*
+ * Set flag `name` to `want` and describe it: the part run() and revert()
+ * share. `record`: write the undo record first (run() only).
+ */
+static enum ql_err flag_set(const struct qa_action_ctx *ctx, const char *name, enum flag_state want,
+                            bool record)
+{
+	const struct qa_handle *h = ctx->handle;
+	struct flag_file f;
+	enum ql_err err = flag_prepare(ctx, name, want, &f);
+	if (err != QL_OK)
+		return err;
+	const char *from = state_word(f.prev), *to = state_word(want);
+	bool same = f.prev == want;
 	if (ctx->dry_run) {
 		snprintf(ctx->detail, ctx->detail_len, "would set %s %s: %s -> %s (%s)%s", h->name,
 		         name, from, to, h->file, same ? " (no change)" : "");
@@ -311,7 +357,8 @@ static enum ql_err flag_run(const struct qa_action_ctx *ctx)
 	if (same) {
 		snprintf(ctx->detail, ctx->detail_len, "%s %s: already %s (%s)", h->name, name, to,
 		         h->file);
-		set_undo(ctx, name, prev);
+		if (record)
+			set_undo(ctx, name, f.prev);
 		goto out;
 	}
 	if (ql_mono_ms() > ctx->deadline_ms) {
@@ -320,17 +367,61 @@ static enum ql_err flag_run(const struct qa_action_ctx *ctx)
 		err = QL_ERR_TIMEOUT;
 		goto out;
 	}
-	set_undo(ctx, name, prev); /* recorded before the change: a crash keeps it */
-	err = qa_write_atomically(h->file, updated, strlen(updated), mode, uid, gid, ctx->detail,
-	                          ctx->detail_len);
+	if (record)
+		set_undo(ctx, name, f.prev); /* recorded before the change: a crash keeps it */
+	err = qa_write_atomically(h->file, f.updated, strlen(f.updated), f.mode, f.uid, f.gid,
+	                          ctx->detail, ctx->detail_len);
 	if (err != QL_OK)
 		goto out;
 	snprintf(ctx->detail, ctx->detail_len, "%s %s: %s -> %s (%s)", h->name, name, from, to,
 	         h->file);
 out:
-	free(text);
-	free(updated);
+	flag_file_fini(&f);
 	return err;
+}
+
+static enum ql_err flag_run(const struct qa_action_ctx *ctx)
+{
+	bool on = strcmp(qa_arg(ctx, "value"), "on") == 0;
+	return flag_set(ctx, qa_arg(ctx, "name"), on ? FLAG_ON : FLAG_OFF, true);
+}
+
+/* The undo record: which flag, and what it was. */
+static enum ql_err parse_undo(const struct qa_action_ctx *ctx, const cJSON *undo, const char **name,
+                              enum flag_state *want)
+{
+	*name = qa_undo_string(undo, "flag");
+	const cJSON *prev =
+		cJSON_IsObject(undo) ? cJSON_GetObjectItemCaseSensitive(undo, "previous") : NULL;
+	if (*name && flag_name_ok(*name) && (cJSON_IsBool(prev) || cJSON_IsNull(prev))) {
+		*want = cJSON_IsNull(prev) ? FLAG_ABSENT : cJSON_IsTrue(prev) ? FLAG_ON : FLAG_OFF;
+		return QL_OK;
+	}
+	snprintf(ctx->detail, ctx->detail_len,
+	         "malformed undo record: want {\"flag\":NAME,\"previous\":true|false|null}");
+	return QL_ERR_BAD_ARGUMENT;
+}
+
+static enum ql_err flag_revert(const struct qa_action_ctx *ctx, const cJSON *undo)
+{
+	const char *name;
+	enum flag_state want;
+	enum ql_err err = parse_undo(ctx, undo, &name, &want);
+	return err != QL_OK ? err : flag_set(ctx, name, want, false);
+}
+
+static bool flag_at_rest(const struct qa_action_ctx *ctx, const cJSON *undo)
+{
+	char buf[QL_MAX_DETAIL];
+	struct qa_action_ctx quiet = qa_ctx_quiet(ctx, buf, sizeof buf);
+	const char *name;
+	enum flag_state want;
+	struct flag_file f;
+	if (parse_undo(&quiet, undo, &name, &want) != QL_OK ||
+	    flag_prepare(&quiet, name, want, &f) != QL_OK)
+		return false;
+	flag_file_fini(&f);
+	return f.prev == want;
 }
 
 const struct qa_action qa_action_flag = {
@@ -340,4 +431,6 @@ const struct qa_action qa_action_flag = {
 	.arg_names = flag_args,
 	.check = flag_check,
 	.run = flag_run,
+	.revert = flag_revert,
+	.at_rest = flag_at_rest,
 };

@@ -11,6 +11,11 @@
  * Undo: the state before, {"previous": "off"} or {"previous": "on",
  * "message": OLD} with the old file's text (at most 1 KiB, cut at a UTF-8
  * character boundary, trailing newline dropped).
+ *
+ * Revert: "off" removes the file again; "on" writes MESSAGE "\n" back, as
+ * run() writes a message (so an old file that was not written by quell comes
+ * back in that form). A message recorded as "" did not fit the record: any
+ * file counts as at rest, and a missing one gets the default message.
  */
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -24,6 +29,7 @@
 
 #include "actions.h"
 #include "fsutil.h"
+#include "ql_limits.h"
 
 #define DEFAULT_MESSAGE "This service is down for maintenance."
 #define UNDO_MESSAGE_MAX 1024
@@ -99,6 +105,22 @@ static void set_undo(const struct qa_action_ctx *ctx, bool was_on)
 		snprintf(ctx->undo, ctx->undo_len, "{\"previous\":\"on\",\"message\":\"\"}");
 }
 
+/* The file becomes message "\n", atomically (see the top of the file). */
+static enum ql_err write_message(const struct qa_action_ctx *ctx, const char *message)
+{
+	size_t len = strlen(message);
+	char *text = malloc(len + 2);
+	if (text == NULL)
+		return QL_ERR_NOMEM;
+	memcpy(text, message, len);
+	text[len] = '\n';
+	text[len + 1] = '\0';
+	enum ql_err err = qa_write_atomically(ctx->handle->file, text, len + 1, 0644, (uid_t)-1,
+	                                      (gid_t)-1, ctx->detail, ctx->detail_len);
+	free(text);
+	return err;
+}
+
 static enum ql_err maintenance_run(const struct qa_action_ctx *ctx)
 {
 	const char *path = ctx->handle->file;
@@ -140,24 +162,126 @@ static enum ql_err maintenance_run(const struct qa_action_ctx *ctx)
 		return QL_OK;
 	}
 	set_undo(ctx, exists);
-	size_t len = strlen(message);
-	char *text = malloc(len + 2);
-	if (text == NULL) {
-		ctx->undo[0] = '\0';
-		return QL_ERR_NOMEM;
-	}
-	memcpy(text, message, len);
-	text[len] = '\n';
-	text[len + 1] = '\0';
-	err = qa_write_atomically(path, text, strlen(text), 0644, (uid_t)-1, (gid_t)-1, ctx->detail,
-	                          ctx->detail_len);
-	free(text);
+	err = write_message(ctx, message);
 	if (err != QL_OK)
 		ctx->undo[0] = '\0'; /* nothing changed */
 	if (err == QL_OK)
 		snprintf(ctx->detail, ctx->detail_len, "maintenance on (%s%s)", path,
 		         exists ? ", replaced" : "");
 	return err;
+}
+
+/* ---- revert */
+
+/* The undo record: *message is NULL for "off". */
+static enum ql_err parse_undo(const struct qa_action_ctx *ctx, const cJSON *undo,
+                              const char **message)
+{
+	const char *previous = qa_undo_string(undo, "previous");
+	*message = qa_undo_string(undo, "message");
+	if (previous && strcmp(previous, "off") == 0) {
+		*message = NULL;
+		return QL_OK;
+	}
+	if (previous && strcmp(previous, "on") == 0 && *message &&
+	    strlen(*message) <= UNDO_MESSAGE_MAX)
+		return QL_OK;
+	snprintf(ctx->detail, ctx->detail_len,
+	         "malformed undo record: want {\"previous\":\"off\"} or "
+	         "{\"previous\":\"on\",\"message\":TEXT of at most %d bytes}",
+	         UNDO_MESSAGE_MAX);
+	return QL_ERR_BAD_ARGUMENT;
+}
+
+/*
+ * Is the file there, and (message not NULL) does it hold message "\n" as
+ * run() writes it? A message "" matches any file (see the top of the file).
+ */
+static enum ql_err look(const struct qa_action_ctx *ctx, const char *message, bool *exists,
+                        bool *same)
+{
+	struct stat st;
+	enum ql_err err = qa_file_stat(ctx->handle->file, &st, ctx->detail, ctx->detail_len);
+	*exists = err == QL_OK;
+	*same = false;
+	if (err == QL_ERR_NOT_FOUND)
+		return QL_OK;
+	if (err != QL_OK)
+		return err == QL_ERR_DENIED ? err : QL_ERR_ACTION_FAILED;
+	if (message == NULL || message[0] == '\0') {
+		*same = message != NULL;
+		return QL_OK;
+	}
+	char *text;
+	size_t len, want = strlen(message);
+	/* Too big, not a regular file, unreadable: not what we would write. */
+	if (qa_read_file(ctx->handle->file, UNDO_MESSAGE_MAX + 2, &text, &len, NULL) != QL_OK)
+		return QL_OK;
+	*same = len == want + 1 && memcmp(text, message, want) == 0 && text[want] == '\n';
+	free(text);
+	return QL_OK;
+}
+
+static enum ql_err maintenance_revert(const struct qa_action_ctx *ctx, const cJSON *undo)
+{
+	const char *path = ctx->handle->file, *message;
+	bool exists, same;
+	enum ql_err err = parse_undo(ctx, undo, &message);
+	if (err == QL_OK)
+		err = look(ctx, message, &exists, &same);
+	if (err != QL_OK)
+		return err;
+	ctx->detail[0] = '\0';
+	bool on = message != NULL;
+	if (on ? same : !exists) {
+		snprintf(ctx->detail, ctx->detail_len, "maintenance already %s (%s)",
+		         on ? "on" : "off", path);
+		return QL_OK;
+	}
+	const char *text = on && message[0] == '\0' ? DEFAULT_MESSAGE : message;
+	const char *how = on && message[0] == '\0' ? "the previous message was not recorded; "
+	                                             "default message"
+	                                           : "previous message";
+	if (ctx->dry_run) {
+		if (on)
+			snprintf(ctx->detail, ctx->detail_len, "would write %s (%zu bytes, %s)",
+			         path, strlen(text) + 1, how);
+		else
+			snprintf(ctx->detail, ctx->detail_len, "would remove %s", path);
+		return QL_OK;
+	}
+	if (ql_mono_ms() > ctx->deadline_ms) {
+		snprintf(ctx->detail, ctx->detail_len, "deadline passed before changing %s", path);
+		return QL_ERR_TIMEOUT;
+	}
+	if (on) {
+		err = write_message(ctx, text);
+		if (err == QL_OK)
+			snprintf(ctx->detail, ctx->detail_len, "maintenance on (%s, %s)", path,
+			         how);
+		return err;
+	}
+	err = qa_file_remove(path, ctx->detail, ctx->detail_len);
+	if (err == QL_ERR_NOT_FOUND) { /* removed meanwhile: that is the state we want */
+		snprintf(ctx->detail, ctx->detail_len, "maintenance already off (%s)", path);
+		return QL_OK;
+	}
+	if (err != QL_OK)
+		return err == QL_ERR_DENIED ? err : QL_ERR_ACTION_FAILED;
+	snprintf(ctx->detail, ctx->detail_len, "maintenance off (removed %s)", path);
+	return QL_OK;
+}
+
+static bool maintenance_at_rest(const struct qa_action_ctx *ctx, const cJSON *undo)
+{
+	char buf[QL_MAX_DETAIL];
+	struct qa_action_ctx quiet = qa_ctx_quiet(ctx, buf, sizeof buf);
+	const char *message;
+	bool exists, same;
+	if (parse_undo(&quiet, undo, &message) != QL_OK ||
+	    look(&quiet, message, &exists, &same) != QL_OK)
+		return false;
+	return message ? same : !exists;
 }
 
 const struct qa_action qa_action_maintenance = {
@@ -167,4 +291,6 @@ const struct qa_action qa_action_maintenance = {
 	.arg_names = maintenance_args,
 	.check = maintenance_check,
 	.run = maintenance_run,
+	.revert = maintenance_revert,
+	.at_rest = maintenance_at_rest,
 };

@@ -12,8 +12,14 @@
  *                the processes really are stopped (state T) or running.
  *
  * The undo record says what the worker was before ({"previous":"paused"},
- * "running", or "unknown" for stop/start, which has no way to tell).
+ * "running", "partly paused" when only some matched processes were stopped,
+ * or "unknown" for stop/start, which has no way to tell). pause and resume
+ * are one family: either's record is reverted by pausing the worker again
+ * ("paused") or resuming it ("running"), the way this handle's pause or
+ * resume does it. "unknown" and "partly paused" are not reverted: quell
+ * would have to guess.
  */
+#include <cjson/cJSON.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -25,6 +31,7 @@
 #include "actions.h"
 #include "fsutil.h"
 #include "proc.h"
+#include "ql_limits.h"
 
 #define PAUSE_TEXT "paused by quell\n"
 
@@ -36,7 +43,11 @@ static enum ql_err pause_check(const struct qa_action_ctx *ctx)
 	return QL_OK;
 }
 
-static enum ql_err by_file(const struct qa_action_ctx *ctx, bool pause)
+/*
+ * Each way below pauses (pause) or resumes (!pause) the worker; `record`:
+ * write the undo record first (run() only, never revert()).
+ */
+static enum ql_err by_file(const struct qa_action_ctx *ctx, bool pause, bool record)
 {
 	const char *path = ctx->handle->pause_file, *name = ctx->handle->name;
 	struct stat st;
@@ -52,7 +63,8 @@ static enum ql_err by_file(const struct qa_action_ctx *ctx, bool pause)
 		                         : "");
 		return QL_OK;
 	}
-	qa_undo_previous(ctx, paused ? "paused" : "running");
+	if (record)
+		qa_undo_previous(ctx, paused ? "paused" : "running");
 	if (pause) {
 		err = qa_write_atomically(path, PAUSE_TEXT, strlen(PAUSE_TEXT), 0644, (uid_t)-1,
 		                          (gid_t)-1, ctx->detail, ctx->detail_len);
@@ -69,7 +81,7 @@ static enum ql_err by_file(const struct qa_action_ctx *ctx, bool pause)
 	return QL_OK;
 }
 
-static enum ql_err by_commands(const struct qa_action_ctx *ctx, bool pause)
+static enum ql_err by_commands(const struct qa_action_ctx *ctx, bool pause, bool record)
 {
 	const struct qa_argv *a = pause ? &ctx->handle->stop : &ctx->handle->start;
 	const char *name = ctx->handle->name;
@@ -77,7 +89,8 @@ static enum ql_err by_commands(const struct qa_action_ctx *ctx, bool pause)
 		snprintf(ctx->detail, ctx->detail_len, "%s: would run %s", name, a->argv[0]);
 		return QL_OK;
 	}
-	qa_undo_previous(ctx, "unknown");
+	if (record)
+		qa_undo_previous(ctx, "unknown");
 	char why[512];
 	enum ql_err err = qa_proc_run(a->argv, ctx->deadline_ms, why, sizeof why);
 	snprintf(ctx->detail, ctx->detail_len, "%s %s (%s)", name,
@@ -153,7 +166,7 @@ static bool group_still_ours(const struct qa_matches *m, pid_t pgid)
 }
 
 static enum ql_err signal_groups(const struct qa_action_ctx *ctx, const struct qa_matches *m,
-                                 bool pause)
+                                 bool pause, bool record)
 {
 	pid_t groups[QA_PROC_MAX_MATCHES];
 	size_t ng = groups_of(m, groups);
@@ -166,7 +179,8 @@ static enum ql_err signal_groups(const struct qa_action_ctx *ctx, const struct q
 		qa_detail_append(ctx->detail, ctx->detail_len, " %d", (int)groups[i]);
 	if (ctx->dry_run)
 		return QL_OK;
-	qa_undo_previous(ctx, previous_state(m));
+	if (record)
+		qa_undo_previous(ctx, previous_state(m));
 	for (size_t i = 0; i < ng; i++) {
 		int e = group_still_ours(m, groups[i])
 		                ? qa_proc_signal_group(groups[i], pause ? SIGSTOP : SIGCONT)
@@ -189,7 +203,7 @@ static enum ql_err signal_groups(const struct qa_action_ctx *ctx, const struct q
 	return QL_OK;
 }
 
-static enum ql_err by_signals(const struct qa_action_ctx *ctx, bool pause)
+static enum ql_err by_signals(const struct qa_action_ctx *ctx, bool pause, bool record)
 {
 	struct qa_matches *m = malloc(sizeof *m);
 	if (m == NULL)
@@ -203,46 +217,140 @@ static enum ql_err by_signals(const struct qa_action_ctx *ctx, bool pause)
 		         pause ? "nothing to pause" : "nothing to resume (is the worker running?)");
 		err = pause ? QL_OK : QL_ERR_ACTION_FAILED;
 	} else if (err == QL_OK) {
-		err = signal_groups(ctx, m, pause);
+		err = signal_groups(ctx, m, pause, record);
 	}
 	free(m);
 	return err;
 }
 
-static enum ql_err pause_or_resume(const struct qa_action_ctx *ctx, bool pause)
+static enum ql_err pause_or_resume(const struct qa_action_ctx *ctx, bool pause, bool record)
 {
 	const struct qa_handle *h = ctx->handle;
 	if (h->pause_file)
-		return by_file(ctx, pause);
+		return by_file(ctx, pause, record);
 	if (h->stop.argv && h->start.argv)
-		return by_commands(ctx, pause);
-	return by_signals(ctx, pause);
+		return by_commands(ctx, pause, record);
+	return by_signals(ctx, pause, record);
 }
 
 static enum ql_err pause_run(const struct qa_action_ctx *ctx)
 {
-	return pause_or_resume(ctx, true);
+	return pause_or_resume(ctx, true, true);
 }
 
 static enum ql_err resume_run(const struct qa_action_ctx *ctx)
 {
-	return pause_or_resume(ctx, false);
+	return pause_or_resume(ctx, false, true);
+}
+
+/* ---- revert (pause's and resume's records alike) */
+
+/* The undo record: whether the worker was paused before. */
+static enum ql_err parse_undo(const struct qa_action_ctx *ctx, const cJSON *undo, bool *paused)
+{
+	const char *previous = qa_undo_string(undo, "previous"), *name = ctx->handle->name;
+	*paused = previous && strcmp(previous, "paused") == 0;
+	if (previous && (*paused || strcmp(previous, "running") == 0))
+		return QL_OK;
+	if (previous && strcmp(previous, "unknown") == 0) {
+		snprintf(ctx->detail, ctx->detail_len,
+		         "%s: what the worker was before is not known (its stop/start commands "
+		         "cannot tell); not reverted, check it by hand",
+		         name);
+		return QL_ERR_ACTION_FAILED;
+	}
+	if (previous && strcmp(previous, "partly paused") == 0) {
+		snprintf(ctx->detail, ctx->detail_len,
+		         "%s: the worker was partly paused before, and which processes were "
+		         "stopped is not recorded; not reverted, check it by hand",
+		         name);
+		return QL_ERR_ACTION_FAILED;
+	}
+	snprintf(ctx->detail, ctx->detail_len,
+	         "malformed undo record: want {\"previous\":\"paused\"|\"running\"}");
+	return QL_ERR_BAD_ARGUMENT;
+}
+
+/*
+ * What the worker is now: "paused", "running", "partly paused", or NULL when
+ * it cannot tell (stop/start commands; no matched process).
+ */
+static enum ql_err current_state(const struct qa_action_ctx *ctx, const char **state)
+{
+	const struct qa_handle *h = ctx->handle;
+	*state = NULL;
+	if (h->pause_file) {
+		struct stat st;
+		enum ql_err err = qa_file_stat(h->pause_file, &st, ctx->detail, ctx->detail_len);
+		if (err != QL_OK && err != QL_ERR_NOT_FOUND)
+			return err == QL_ERR_DENIED ? err : QL_ERR_ACTION_FAILED;
+		*state = err == QL_OK ? "paused" : "running";
+		return QL_OK;
+	}
+	if (h->stop.argv && h->start.argv)
+		return QL_OK;
+	struct qa_matches *m = malloc(sizeof *m);
+	if (m == NULL)
+		return QL_ERR_NOMEM;
+	enum ql_err err = qa_proc_find(h, QA_FIND_GROUPS, m, ctx->detail, ctx->detail_len);
+	if (err == QL_OK && m->n > 0)
+		*state = previous_state(m);
+	free(m);
+	return err;
+}
+
+static enum ql_err pause_revert(const struct qa_action_ctx *ctx, const cJSON *undo)
+{
+	bool paused;
+	const char *now;
+	enum ql_err err = parse_undo(ctx, undo, &paused);
+	if (err == QL_OK)
+		err = current_state(ctx, &now);
+	if (err != QL_OK)
+		return err;
+	const char *want = paused ? "paused" : "running";
+	if (now && strcmp(now, want) == 0) {
+		snprintf(ctx->detail, ctx->detail_len, "%s: already %s", ctx->handle->name, want);
+		return QL_OK;
+	}
+	if (!ctx->dry_run && ql_mono_ms() > ctx->deadline_ms) {
+		snprintf(ctx->detail, ctx->detail_len, "%s: deadline passed before reverting",
+		         ctx->handle->name);
+		return QL_ERR_TIMEOUT;
+	}
+	return pause_or_resume(ctx, paused, false);
+}
+
+static bool pause_at_rest(const struct qa_action_ctx *ctx, const cJSON *undo)
+{
+	char buf[QL_MAX_DETAIL];
+	struct qa_action_ctx quiet = qa_ctx_quiet(ctx, buf, sizeof buf);
+	bool paused;
+	const char *now;
+	return parse_undo(&quiet, undo, &paused) == QL_OK && current_state(&quiet, &now) == QL_OK &&
+	       now && strcmp(now, paused ? "paused" : "running") == 0;
 }
 
 const struct qa_action qa_action_pause = {
 	.name = "pause",
+	.family = "pause",
 	.handle_types = QA_TYPE(QA_HANDLE_WORKER),
 	.reversible = true,
 	.arg_names = no_args,
 	.check = pause_check,
 	.run = pause_run,
+	.revert = pause_revert,
+	.at_rest = pause_at_rest,
 };
 
 const struct qa_action qa_action_resume = {
 	.name = "resume",
+	.family = "pause",
 	.handle_types = QA_TYPE(QA_HANDLE_WORKER),
 	.reversible = true,
 	.arg_names = no_args,
 	.check = pause_check,
 	.run = resume_run,
+	.revert = pause_revert,
+	.at_rest = pause_at_rest,
 };

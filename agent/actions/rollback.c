@@ -20,8 +20,15 @@
  * reload fails: the detail says so (with the first line of its output), and
  * undo knows the previous release.
  *
- * Arguments: none (always the previous release). Undo: {"previous": "v2"}.
+ * Arguments: none (always the previous release).
+ * Undo: {"previous": "v2", "switched_to": "v1"}: the release before, and the
+ * one this rollback switched to.
+ *
+ * Revert switches back to "previous" (same checks, same atomic switch, same
+ * reload) only while `link` still names "switched_to": if it names anything
+ * else, a deploy happened since, and quell does not undo a deploy.
  */
+#include <cjson/cJSON.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -37,6 +44,7 @@
 #include "fsutil.h"
 #include "handles.h"
 #include "proc.h"
+#include "ql_limits.h"
 
 #define RELEASE_NAME_MAX 64
 #define RELEASES_MAX 4096 /* entries looked at in dir; a release dir is not a dump */
@@ -168,6 +176,85 @@ static enum ql_err switch_link(const struct qa_action_ctx *ctx, const char *targ
 	return err == QL_OK || err == QL_ERR_DENIED ? err : QL_ERR_ACTION_FAILED;
 }
 
+/* Position of release `name` in r, or r->n. */
+static size_t release_index(const struct releases *r, const char *name)
+{
+	size_t i = 0;
+	while (i < r->n && strcmp(r->names[i], name) != 0)
+		i++;
+	return i;
+}
+
+static void set_undo(const struct qa_action_ctx *ctx, const char *previous, const char *to)
+{
+	cJSON *o = cJSON_CreateObject();
+	if (o && cJSON_AddStringToObject(o, "previous", previous) &&
+	    cJSON_AddStringToObject(o, "switched_to", to))
+		qa_undo_set(ctx, o);
+	else
+		cJSON_Delete(o);
+}
+
+/*
+ * Switch `link` (whose text is `target`, naming release `from`) to release
+ * `to`, then reload: the part run() and revert() share. `record`: write the
+ * undo record first (run() only).
+ */
+static enum ql_err switch_release(const struct qa_action_ctx *ctx, const char *target,
+                                  const char *from, const char *to, bool record)
+{
+	const struct qa_handle *h = ctx->handle;
+	/* Same spelling as before, only the last component changes. */
+	char next[PATH_MAX];
+	const char *slash = strrchr(target, '/');
+	int plen = slash ? (int)(slash - target + 1) : 0;
+	if (snprintf(next, sizeof next, "%.*s%s", plen, target, to) >= (int)sizeof next) {
+		snprintf(ctx->detail, ctx->detail_len, "%s: new link target too long", h->link);
+		return QL_ERR_ACTION_FAILED;
+	}
+	if (ctx->dry_run) {
+		snprintf(ctx->detail, ctx->detail_len, "%s: would switch %s -> %s (%s -> %s)%s",
+		         h->name, from, to, h->link, next, h->reload.argv ? ", then reload" : "");
+		return QL_OK;
+	}
+	if (ql_mono_ms() > ctx->deadline_ms) {
+		snprintf(ctx->detail, ctx->detail_len, "%s: deadline passed before switching",
+		         h->name);
+		return QL_ERR_TIMEOUT;
+	}
+	if (record)
+		set_undo(ctx, from, to); /* recorded before the change: a crash keeps it */
+	/* A deploy may have moved the link meanwhile: never switch over it. */
+	char again[PATH_MAX];
+	bool same = qa_file_readlink(h->link, again, sizeof again, ctx->detail, ctx->detail_len) ==
+	            QL_OK;
+	for (size_t k = strlen(again); same && k > 1 && again[k - 1] == '/'; k--)
+		again[k - 1] = '\0'; /* as read_current() trimmed it */
+	if (!same || strcmp(again, target) != 0) {
+		snprintf(ctx->detail, ctx->detail_len,
+		         "%s: %s changed while %s (a deploy?); nothing was switched", h->name,
+		         h->link, record ? "rolling back" : "reverting");
+		return QL_ERR_ACTION_FAILED;
+	}
+	enum ql_err err = switch_link(ctx, next);
+	if (err != QL_OK)
+		return err;
+	if (h->reload.argv) {
+		char why[512];
+		err = qa_proc_run(h->reload.argv, ctx->deadline_ms, why, sizeof why);
+		if (err != QL_OK) {
+			snprintf(
+				ctx->detail, ctx->detail_len,
+				"%s: %s -> %s, but the reload failed: %s (the link stays switched)",
+				h->name, from, to, why);
+			return err;
+		}
+	}
+	snprintf(ctx->detail, ctx->detail_len, "%s: %s -> %s%s", h->name, from, to,
+	         h->reload.argv ? " (reloaded)" : "");
+	return QL_OK;
+}
+
 static enum ql_err rollback_run(const struct qa_action_ctx *ctx)
 {
 	const struct qa_handle *h = ctx->handle;
@@ -179,9 +266,7 @@ static enum ql_err rollback_run(const struct qa_action_ctx *ctx)
 		err = list_releases(ctx, &r);
 	if (err != QL_OK)
 		goto out;
-	size_t i = 0;
-	while (i < r.n && strcmp(r.names[i], current) != 0)
-		i++;
+	size_t i = release_index(&r, current);
 	if (i == r.n) {
 		snprintf(ctx->detail, ctx->detail_len,
 		         "%s: current release %s is not a directory in %s; refusing", h->name,
@@ -196,62 +281,74 @@ static enum ql_err rollback_run(const struct qa_action_ctx *ctx)
 		err = QL_ERR_ACTION_FAILED;
 		goto out;
 	}
-	const char *previous = r.names[i - 1];
-
-	/* Same spelling as before, only the last component changes. */
-	char next[PATH_MAX];
-	char *slash = strrchr(target, '/');
-	int plen = slash ? (int)(slash - target + 1) : 0;
-	if (snprintf(next, sizeof next, "%.*s%s", plen, target, previous) >= (int)sizeof next) {
-		snprintf(ctx->detail, ctx->detail_len, "%s: new link target too long", h->link);
-		err = QL_ERR_ACTION_FAILED;
-		goto out;
-	}
-	if (ctx->dry_run) {
-		snprintf(ctx->detail, ctx->detail_len, "%s: would switch %s -> %s (%s -> %s)%s",
-		         h->name, current, previous, h->link, next,
-		         h->reload.argv ? ", then reload" : "");
-		goto out;
-	}
-	if (ql_mono_ms() > ctx->deadline_ms) {
-		snprintf(ctx->detail, ctx->detail_len, "%s: deadline passed before switching",
-		         h->name);
-		err = QL_ERR_TIMEOUT;
-		goto out;
-	}
-	qa_undo_previous(ctx, current); /* recorded before the change: a crash keeps it */
-	/* A deploy may have moved the link meanwhile: never roll back over it. */
-	char again[PATH_MAX];
-	bool same = qa_file_readlink(h->link, again, sizeof again, ctx->detail, ctx->detail_len) ==
-	            QL_OK;
-	for (size_t k = strlen(again); same && k > 1 && again[k - 1] == '/'; k--)
-		again[k - 1] = '\0'; /* as read_current() trimmed it */
-	if (!same || strcmp(again, target) != 0) {
-		snprintf(ctx->detail, ctx->detail_len,
-		         "%s: %s changed while rolling back (a deploy?); nothing was switched",
-		         h->name, h->link);
-		err = QL_ERR_ACTION_FAILED;
-		goto out;
-	}
-	err = switch_link(ctx, next);
-	if (err != QL_OK)
-		goto out;
-	if (h->reload.argv) {
-		char why[512];
-		err = qa_proc_run(h->reload.argv, ctx->deadline_ms, why, sizeof why);
-		if (err != QL_OK) {
-			snprintf(
-				ctx->detail, ctx->detail_len,
-				"%s: %s -> %s, but the reload failed: %s (the link stays switched)",
-				h->name, current, previous, why);
-			goto out;
-		}
-	}
-	snprintf(ctx->detail, ctx->detail_len, "%s: %s -> %s%s", h->name, current, previous,
-	         h->reload.argv ? " (reloaded)" : "");
+	err = switch_release(ctx, target, current, r.names[i - 1], true);
 out:
 	releases_free(&r);
 	return err;
+}
+
+/* ---- revert */
+
+/* The undo record: the release before and the one switched to. */
+static enum ql_err parse_undo(const struct qa_action_ctx *ctx, const cJSON *undo,
+                              const char **previous, const char **switched_to)
+{
+	*previous = qa_undo_string(undo, "previous");
+	*switched_to = qa_undo_string(undo, "switched_to");
+	if (*previous && *switched_to && release_name_ok(*previous) &&
+	    release_name_ok(*switched_to))
+		return QL_OK;
+	snprintf(ctx->detail, ctx->detail_len,
+	         "malformed undo record: want {\"previous\":RELEASE,\"switched_to\":RELEASE}");
+	return QL_ERR_BAD_ARGUMENT;
+}
+
+static enum ql_err rollback_revert(const struct qa_action_ctx *ctx, const cJSON *undo)
+{
+	const struct qa_handle *h = ctx->handle;
+	const char *previous, *switched_to;
+	char target[PATH_MAX], current[RELEASE_NAME_MAX + 2];
+	struct releases r = {0};
+
+	enum ql_err err = parse_undo(ctx, undo, &previous, &switched_to);
+	if (err == QL_OK)
+		err = read_current(ctx, target, sizeof target, current, sizeof current);
+	if (err != QL_OK)
+		return err;
+	if (strcmp(current, previous) == 0) {
+		snprintf(ctx->detail, ctx->detail_len, "%s: already at %s; nothing to revert",
+		         h->name, previous);
+		return QL_OK;
+	}
+	if (strcmp(current, switched_to) != 0) {
+		snprintf(ctx->detail, ctx->detail_len,
+		         "%s: current is now %s, not %s as rolled back to (a deploy since?); not "
+		         "reverted",
+		         h->name, current, switched_to);
+		return QL_ERR_ACTION_FAILED;
+	}
+	err = list_releases(ctx, &r);
+	if (err == QL_OK && release_index(&r, previous) == r.n) {
+		snprintf(ctx->detail, ctx->detail_len,
+		         "%s: release %s is no longer a directory in %s; not reverted", h->name,
+		         previous, h->dir);
+		err = QL_ERR_ACTION_FAILED;
+	}
+	if (err == QL_OK)
+		err = switch_release(ctx, target, current, previous, false);
+	releases_free(&r);
+	return err;
+}
+
+static bool rollback_at_rest(const struct qa_action_ctx *ctx, const cJSON *undo)
+{
+	char buf[QL_MAX_DETAIL];
+	struct qa_action_ctx quiet = qa_ctx_quiet(ctx, buf, sizeof buf);
+	const char *previous, *switched_to;
+	char target[PATH_MAX], current[RELEASE_NAME_MAX + 2];
+	return parse_undo(&quiet, undo, &previous, &switched_to) == QL_OK &&
+	       read_current(&quiet, target, sizeof target, current, sizeof current) == QL_OK &&
+	       strcmp(current, previous) == 0;
 }
 
 const struct qa_action qa_action_rollback = {
@@ -261,4 +358,6 @@ const struct qa_action qa_action_rollback = {
 	.arg_names = rollback_args,
 	.check = rollback_check,
 	.run = rollback_run,
+	.revert = rollback_revert,
+	.at_rest = rollback_at_rest,
 };

@@ -8,6 +8,8 @@
  * SIGKILL after a few seconds). Every start is confirmed by a TCP connect
  * to 127.0.0.1:PORT before the handle's deadline. The tracking file
  * (instances.h) is rewritten after every change. Undo: {"previous": N}.
+ * Revert scales back to N the same way; at rest means instances 0..N-1 run,
+ * exactly (a revert would change nothing).
  *
  * Arguments: count=N, 0..the handle's max.
  */
@@ -18,6 +20,7 @@
 
 #include "actions.h"
 #include "instances.h"
+#include "ql_limits.h"
 
 static const char *const scale_args[] = {"count", NULL};
 
@@ -85,12 +88,20 @@ static enum ql_err scale_to(struct qa_instances *t, int count)
 	return err != QL_OK ? err : confirmed;
 }
 
-static enum ql_err scale_run(const struct qa_action_ctx *ctx)
+/* Exactly instances 0..count-1 run (t->v is sorted by index, indexes unique). */
+static bool at_count(const struct qa_instances *t, int count)
+{
+	return t->n == (size_t)count && (count == 0 || t->v[t->n - 1].index == count - 1);
+}
+
+/*
+ * Go to `count` instances and describe it: the part run() and revert()
+ * share. `record`: write the undo record first (run() only); without it
+ * (revert) a handle already at count is left alone.
+ */
+static enum ql_err scale(const struct qa_action_ctx *ctx, int count, bool record)
 {
 	const struct qa_handle *h = ctx->handle;
-	int count;
-	if (!parse_count(qa_arg(ctx, "count"), h->max, &count))
-		return QL_ERR_BAD_ARGUMENT; /* check() said it was fine */
 	struct qa_instances *t = malloc(sizeof *t);
 	if (t == NULL)
 		return QL_ERR_NOMEM;
@@ -100,11 +111,17 @@ static enum ql_err scale_run(const struct qa_action_ctx *ctx)
 		snprintf(ctx->detail, ctx->detail_len, "%s: %s", h->name, t->why);
 		goto out;
 	}
+	if (!record && at_count(t, count)) {
+		snprintf(ctx->detail, ctx->detail_len, "%s: already %d instance%s", h->name, count,
+		         count == 1 ? "" : "s");
+		goto out;
+	}
 	if (ctx->dry_run) {
 		describe_plan(ctx, t, count);
 		goto out;
 	}
-	set_undo(ctx, before);
+	if (record)
+		set_undo(ctx, before);
 	if (t->dropped && (err = qa_instances_save(t)) != QL_OK) {
 		snprintf(ctx->detail, ctx->detail_len, "%s: %s", h->name, t->why);
 		goto out;
@@ -132,6 +149,54 @@ out:
 	return err;
 }
 
+static enum ql_err scale_run(const struct qa_action_ctx *ctx)
+{
+	int count;
+	if (!parse_count(qa_arg(ctx, "count"), ctx->handle->max, &count))
+		return QL_ERR_BAD_ARGUMENT; /* check() said it was fine */
+	return scale(ctx, count, true);
+}
+
+/* The undo record: the count before, a whole number from 0 to the handle's max. */
+static enum ql_err parse_undo(const struct qa_action_ctx *ctx, const cJSON *undo, int *count)
+{
+	const cJSON *p =
+		cJSON_IsObject(undo) ? cJSON_GetObjectItemCaseSensitive(undo, "previous") : NULL;
+	double v = cJSON_IsNumber(p) ? p->valuedouble : -1;
+	if (v >= 0 && v <= ctx->handle->max && v == (double)(int)v) {
+		*count = (int)v;
+		return QL_OK;
+	}
+	snprintf(ctx->detail, ctx->detail_len,
+	         "malformed undo record: want {\"previous\":N}, N a whole number from 0 to %d "
+	         "(the handle's max)",
+	         ctx->handle->max);
+	return QL_ERR_BAD_ARGUMENT;
+}
+
+static enum ql_err scale_revert(const struct qa_action_ctx *ctx, const cJSON *undo)
+{
+	int count;
+	enum ql_err err = parse_undo(ctx, undo, &count);
+	return err != QL_OK ? err : scale(ctx, count, false);
+}
+
+static bool scale_at_rest(const struct qa_action_ctx *ctx, const cJSON *undo)
+{
+	char buf[QL_MAX_DETAIL];
+	struct qa_action_ctx quiet = qa_ctx_quiet(ctx, buf, sizeof buf);
+	int count;
+	if (parse_undo(&quiet, undo, &count) != QL_OK)
+		return false;
+	struct qa_instances *t = malloc(sizeof *t);
+	if (t == NULL)
+		return false;
+	bool rest = qa_instances_load(&quiet, t) == QL_OK && at_count(t, count);
+	qa_instances_fini(t);
+	free(t);
+	return rest;
+}
+
 const struct qa_action qa_action_scale = {
 	.name = "scale",
 	.handle_types = QA_TYPE(QA_HANDLE_INSTANCES),
@@ -139,4 +204,6 @@ const struct qa_action qa_action_scale = {
 	.arg_names = scale_args,
 	.check = scale_check,
 	.run = scale_run,
+	.revert = scale_revert,
+	.at_rest = scale_at_rest,
 };

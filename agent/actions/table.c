@@ -1,5 +1,6 @@
 /*
- * table.c: the one list of actions this agent implements.
+ * table.c: the one list of actions this agent implements, and the small
+ * helpers every action shares (arguments, undo records).
  */
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -52,4 +53,19 @@ bool qa_undo_previous(const struct qa_action_ctx *ctx, const char *previous)
 		return false;
 	}
 	return qa_undo_set(ctx, o);
+}
+
+const char *qa_undo_string(const cJSON *undo, const char *key)
+{
+	const cJSON *v = cJSON_IsObject(undo) ? cJSON_GetObjectItemCaseSensitive(undo, key) : NULL;
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+struct qa_action_ctx qa_ctx_quiet(const struct qa_action_ctx *ctx, char *buf, size_t len)
+{
+	struct qa_action_ctx quiet = *ctx;
+	quiet.detail = buf;
+	quiet.detail_len = len;
+	buf[0] = '\0';
+	return quiet;
 }

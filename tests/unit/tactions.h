@@ -1,11 +1,14 @@
 /*
  * tactions.h: driving one action directly, as the executor would, for the
- * action unit tests (test_actions_files.c, test_actions_proc.c).
+ * action unit tests (test_actions_files.c, test_actions_flag.c,
+ * test_actions_proc.c).
  */
 #ifndef QUELL_TACTIONS_H
 #define QUELL_TACTIONS_H
 
+#include <cjson/cJSON.h>
 #include <stdarg.h>
+#include <stdbool.h>
 
 #include "actions/actions.h"
 #include "ql_limits.h"
@@ -47,6 +50,15 @@ static inline void ta_setup(struct run *r, const struct qa_handle *h, const char
 	                                .undo_len = sizeof r->undo};
 }
 
+/* The file holds exactly `want`. */
+static inline void ta_assert_file(const char *path, const char *want)
+{
+	char *text = tu_read(path, NULL);
+	assert_non_null(text);
+	assert_string_equal(text, want);
+	free(text);
+}
+
 /* check() then run(), as the executor does. */
 static inline enum ql_err act(const char *name, struct run *r)
 {
@@ -56,6 +68,51 @@ static inline enum ql_err act(const char *name, struct run *r)
 	if (err != QL_OK)
 		return err;
 	return a->run(&r->ctx);
+}
+
+/*
+ * A context for revert() or at_rest(), as the agent sets it up: the handle,
+ * no arguments, and no undo buffer (revert() never writes one; a write would
+ * crash here).
+ */
+static inline void ta_setup_revert(struct run *r, const struct qa_handle *h, const char *state_dir,
+                                   int dry_run)
+{
+	ta_setup(r, h, state_dir, dry_run, NULL);
+	r->ctx.undo = NULL;
+	r->ctx.undo_len = 0;
+}
+
+/* The action's revert() or at_rest() on the record `json` (NULL: no record at all). */
+static inline cJSON *ta_record(const char *json)
+{
+	if (json == NULL)
+		return NULL;
+	cJSON *undo = cJSON_Parse(json);
+	assert_non_null(undo);
+	return undo;
+}
+
+static inline enum ql_err ta_revert(const char *name, struct run *r, const char *json)
+{
+	const struct qa_action *a = qa_action_find(name);
+	assert_non_null(a);
+	assert_non_null(a->revert);
+	cJSON *undo = ta_record(json);
+	enum ql_err err = a->revert(&r->ctx, undo);
+	cJSON_Delete(undo);
+	return err;
+}
+
+static inline bool ta_at_rest(const char *name, const struct run *r, const char *json)
+{
+	const struct qa_action *a = qa_action_find(name);
+	assert_non_null(a);
+	assert_non_null(a->at_rest);
+	cJSON *undo = ta_record(json);
+	bool rest = a->at_rest(&r->ctx, undo);
+	cJSON_Delete(undo);
+	return rest;
 }
 
 #endif

@@ -1,8 +1,8 @@
 /*
- * test_actions_files.c: the actions that edit files (flag, rollback,
- * maintenance's undo record), driven through their descriptors on real files
- * in a temporary directory: what changed on disk, what did not, the detail
- * line and the undo JSON.
+ * test_actions_files.c: the actions that edit files (rollback, maintenance;
+ * flag has test_actions_flag.c), driven through their descriptors on real
+ * files in a temporary directory: what changed on disk, what did not, the
+ * detail line, the undo JSON and what revert() puts back.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -24,171 +24,6 @@
 #include "tutil.h"
 
 #define setup_run(r, h, dry_run, ...) ta_setup(r, h, "/nonexistent", dry_run, __VA_ARGS__)
-
-/* ---- flag, json */
-
-static void flag_json_flips_only_that_key(void **state)
-{
-	(void)state;
-	char *dir = tu_mkdtemp();
-	char *path = tu_path(dir, "flags.json");
-	tu_write_str(path, "{\"checkout_v2\": true, \"recommendations\": true, "
-	                   "\"search_suggestions\": false, \"limit\": 25, \"name\": \"x\"}\n");
-	assert_int_equal(chmod(path, 0640), 0);
-	struct qa_handle h = {.name = "flags", .type = QA_HANDLE_FLAGS, .file = path};
-	struct run r;
-
-	setup_run(&r, &h, false, "name", "checkout_v2", "value", "off", NULL);
-	assert_int_equal(act("flag", &r), QL_OK);
-	assert_non_null(strstr(r.detail, "flags checkout_v2: on -> off ("));
-	assert_string_equal(r.undo, "{\"flag\":\"checkout_v2\",\"previous\":true}");
-	char *text = tu_read(path, NULL);
-	assert_non_null(strstr(text, "\"checkout_v2\":\tfalse"));
-	assert_non_null(strstr(text, "\"recommendations\":\ttrue"));
-	assert_non_null(strstr(text, "\"search_suggestions\":\tfalse"));
-	assert_non_null(strstr(text, "\"limit\":\t25"));
-	assert_non_null(strstr(text, "\"name\":\t\"x\""));
-	/* order kept */
-	assert_true(strstr(text, "checkout_v2") < strstr(text, "recommendations"));
-	free(text);
-	struct stat st;
-	assert_int_equal(stat(path, &st), 0);
-	assert_int_equal(st.st_mode & 07777, 0640);
-
-	/* an absent flag is added; undo says it was absent */
-	setup_run(&r, &h, false, "name", "new.flag-1", "value", "on", NULL);
-	assert_int_equal(act("flag", &r), QL_OK);
-	assert_string_equal(r.undo, "{\"flag\":\"new.flag-1\",\"previous\":null}");
-	assert_non_null(strstr(r.detail, "absent -> on"));
-
-	free(path);
-	tu_rmtree(dir);
-}
-
-static void flag_json_refuses_non_object(void **state)
-{
-	(void)state;
-	char *dir = tu_mkdtemp();
-	char *path = tu_path(dir, "flags.json");
-	struct qa_handle h = {.name = "flags", .type = QA_HANDLE_FLAGS, .file = path};
-	struct run r;
-	const char *bad[] = {"[1, 2]\n",
-	                     "{\"a\": tru",
-	                     "\"string\"",
-	                     "{\"checkout_v2\": \"yes\"}",
-	                     "{\"a\": true} {\"b\": false}\n",
-	                     ""};
-	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-		tu_write_str(path, bad[i]);
-		setup_run(&r, &h, false, "name", "checkout_v2", "value", "on", NULL);
-		assert_int_equal(act("flag", &r), QL_ERR_ACTION_FAILED);
-		assert_non_null(strstr(r.detail, "refusing"));
-		assert_string_equal(r.undo, "");
-		char *text = tu_read(path, NULL);
-		assert_string_equal(text, bad[i]); /* untouched */
-		free(text);
-	}
-	free(path);
-	tu_rmtree(dir);
-}
-
-static void flag_bad_arguments(void **state)
-{
-	(void)state;
-	struct qa_handle h = {.name = "flags", .type = QA_HANDLE_FLAGS, .file = "/nonexistent/f"};
-	struct run r;
-	setup_run(&r, &h, false, "name", "a b", "value", "on", NULL);
-	assert_int_equal(act("flag", &r), QL_ERR_BAD_ARGUMENT);
-	setup_run(&r, &h, false, "name", "", "value", "on", NULL);
-	assert_int_equal(act("flag", &r), QL_ERR_BAD_ARGUMENT);
-	setup_run(&r, &h, false, "name", "x", "value", "true", NULL);
-	assert_int_equal(act("flag", &r), QL_ERR_BAD_ARGUMENT);
-	setup_run(&r, &h, false, "name",
-	          "a1234567890123456789012345678901234567890123456789012345678901234", "value",
-	          "on", NULL);
-	assert_int_equal(act("flag", &r), QL_ERR_BAD_ARGUMENT);
-}
-
-static void flag_missing_file_created_and_dry_run(void **state)
-{
-	(void)state;
-	char *dir = tu_mkdtemp();
-	char *path = tu_path(dir, "flags.json");
-	struct qa_handle h = {.name = "flags", .type = QA_HANDLE_FLAGS, .file = path};
-	struct run r;
-
-	setup_run(&r, &h, true, "name", "checkout_v2", "value", "off", NULL);
-	assert_int_equal(act("flag", &r), QL_OK);
-	assert_non_null(strstr(r.detail, "would set flags checkout_v2: absent -> off"));
-	assert_false(tu_exists(path));
-
-	setup_run(&r, &h, false, "name", "checkout_v2", "value", "off", NULL);
-	assert_int_equal(act("flag", &r), QL_OK);
-	char *text = tu_read(path, NULL);
-	assert_non_null(strstr(text, "\"checkout_v2\":\tfalse"));
-	free(text);
-	struct stat st;
-	assert_int_equal(stat(path, &st), 0);
-	assert_int_equal(st.st_mode & 07777, 0644);
-
-	free(path);
-	tu_rmtree(dir);
-}
-
-/* ---- flag, kv */
-
-static void flag_kv_keeps_comments_and_order(void **state)
-{
-	(void)state;
-	char *dir = tu_mkdtemp();
-	char *path = tu_path(dir, "flags.conf");
-	tu_write_str(path, "# feature flags\n"
-	                   "\n"
-	                   "checkout_v2 = true\n"
-	                   "; legacy\n"
-	                   "search=off\n"
-	                   "checkout_v2_beta=on");
-	struct qa_handle h = {
-		.name = "kvflags", .type = QA_HANDLE_FLAGS, .file = path, .format = QA_FLAGS_KV};
-	struct run r;
-
-	setup_run(&r, &h, false, "name", "checkout_v2", "value", "off", NULL);
-	assert_int_equal(act("flag", &r), QL_OK);
-	assert_string_equal(r.undo, "{\"flag\":\"checkout_v2\",\"previous\":true}");
-	char *text = tu_read(path, NULL);
-	assert_string_equal(text, "# feature flags\n"
-	                          "\n"
-	                          "checkout_v2 = off\n"
-	                          "; legacy\n"
-	                          "search=off\n"
-	                          "checkout_v2_beta=on");
-	free(text);
-
-	/* absent: appended on its own line */
-	setup_run(&r, &h, false, "name", "newflag", "value", "on", NULL);
-	assert_int_equal(act("flag", &r), QL_OK);
-	assert_string_equal(r.undo, "{\"flag\":\"newflag\",\"previous\":null}");
-	text = tu_read(path, NULL);
-	assert_string_equal(text, "# feature flags\n"
-	                          "\n"
-	                          "checkout_v2 = off\n"
-	                          "; legacy\n"
-	                          "search=off\n"
-	                          "checkout_v2_beta=on\n"
-	                          "newflag=on\n");
-	free(text);
-
-	/* a value that is not a switch is refused */
-	tu_write_str(path, "mode=fast\n");
-	setup_run(&r, &h, false, "name", "mode", "value", "on", NULL);
-	assert_int_equal(act("flag", &r), QL_ERR_ACTION_FAILED);
-	text = tu_read(path, NULL);
-	assert_string_equal(text, "mode=fast\n");
-	free(text);
-
-	free(path);
-	tu_rmtree(dir);
-}
 
 /* ---- rollback */
 
@@ -254,10 +89,11 @@ static void rollback_relative_walks_back_to_oldest(void **state)
 	for (size_t i = 0; i < 3; i++) {
 		setup_run(&r, &f.h, false, NULL);
 		assert_int_equal(act("rollback", &r), QL_OK);
-		char detail[64], undo[64], expect[64];
+		char detail[64], undo[96], expect[64];
 		snprintf(detail, sizeof detail, "app: %s -> %s", from[i], want[i]);
 		assert_string_equal(r.detail, detail);
-		snprintf(undo, sizeof undo, "{\"previous\":\"%s\"}", from[i]);
+		snprintf(undo, sizeof undo, "{\"previous\":\"%s\",\"switched_to\":\"%s\"}", from[i],
+		         want[i]);
 		assert_string_equal(r.undo, undo);
 		read_link(f.link, target, sizeof target);
 		snprintf(expect, sizeof expect, "releases/%s", want[i]);
@@ -358,7 +194,7 @@ static void rollback_runs_reload(void **state)
 	setup_run(&r, &f.h, false, NULL);
 	assert_int_equal(act("rollback", &r), QL_ERR_ACTION_FAILED);
 	assert_non_null(strstr(r.detail, "reload failed"));
-	assert_string_equal(r.undo, "{\"previous\":\"v2\"}");
+	assert_string_equal(r.undo, "{\"previous\":\"v2\",\"switched_to\":\"v1\"}");
 	qa_argv_free(&f.h.reload);
 
 	/* a reload that outlives the deadline is killed */
@@ -371,6 +207,95 @@ static void rollback_runs_reload(void **state)
 	assert_int_equal(act("rollback", &r), QL_ERR_TIMEOUT);
 	assert_true(ql_mono_ms() - t0 < 5000);
 	qa_argv_free(&f.h.reload);
+	free_release_tree(&f);
+}
+
+static void relink(const char *link, const char *target)
+{
+	assert_int_equal(unlink(link), 0);
+	assert_int_equal(symlink(target, link), 0);
+}
+
+static void rollback_revert_switches_back(void **state)
+{
+	(void)state;
+	struct release_fixture f;
+	make_release_tree(&f, "releases/v10");
+	char *log = tu_path(f.dir, "reloads");
+	char cmd[PATH_MAX + 64], why[128], target[PATH_MAX];
+	snprintf(cmd, sizeof cmd, "/bin/sh -c \"echo reload >> %s\"", log);
+	assert_true(qa_argv_parse(cmd, &f.h.reload, why, sizeof why));
+	struct run r;
+	char rec[QA_MAX_UNDO + 1];
+
+	setup_run(&r, &f.h, false, NULL);
+	assert_int_equal(act("rollback", &r), QL_OK);
+	snprintf(rec, sizeof rec, "%s", r.undo);
+	assert_string_equal(rec, "{\"previous\":\"v10\",\"switched_to\":\"v9\"}");
+	ta_assert_file(log, "reload\n");
+
+	ta_setup_revert(&r, &f.h, "/nonexistent", true);
+	assert_false(ta_at_rest("rollback", &r, rec));
+	assert_int_equal(ta_revert("rollback", &r, rec), QL_OK);
+	assert_non_null(strstr(r.detail, "app: would switch v9 -> v10"));
+	read_link(f.link, target, sizeof target);
+	assert_string_equal(target, "releases/v9"); /* the dry run changed nothing */
+	ta_assert_file(log, "reload\n");
+
+	ta_setup_revert(&r, &f.h, "/nonexistent", false);
+	assert_int_equal(ta_revert("rollback", &r, rec), QL_OK);
+	assert_string_equal(r.detail, "app: v9 -> v10 (reloaded)");
+	read_link(f.link, target, sizeof target);
+	assert_string_equal(target, "releases/v10");
+	ta_assert_file(log, "reload\nreload\n");
+	assert_true(ta_at_rest("rollback", &r, rec));
+	assert_int_equal(ta_revert("rollback", &r, rec), QL_OK);
+	assert_string_equal(r.detail, "app: already at v10; nothing to revert");
+	ta_assert_file(log, "reload\nreload\n"); /* nothing switched, nothing reloaded */
+
+	/* A deploy since: the link names a third release; revert refuses. */
+	setup_run(&r, &f.h, false, NULL);
+	assert_int_equal(act("rollback", &r), QL_OK);
+	snprintf(rec, sizeof rec, "%s", r.undo);
+	relink(f.link, "releases/v2");
+	ta_setup_revert(&r, &f.h, "/nonexistent", false);
+	assert_false(ta_at_rest("rollback", &r, rec));
+	assert_int_equal(ta_revert("rollback", &r, rec), QL_ERR_ACTION_FAILED);
+	assert_string_equal(r.detail, "app: current is now v2, not v9 as rolled back to (a "
+	                              "deploy since?); not reverted");
+	read_link(f.link, target, sizeof target);
+	assert_string_equal(target, "releases/v2");
+
+	/* The release to go back to is gone: refused too. */
+	relink(f.link, "releases/v9");
+	char *v10 = tu_path(f.releases, "v10");
+	assert_int_equal(rmdir(v10), 0);
+	free(v10);
+	assert_int_equal(ta_revert("rollback", &r, rec), QL_ERR_ACTION_FAILED);
+	assert_non_null(strstr(r.detail, "release v10 is no longer a directory in"));
+	read_link(f.link, target, sizeof target);
+	assert_string_equal(target, "releases/v9");
+
+	/* Malformed records (an old one without switched_to among them): refused. */
+	const char *bad[] = {NULL,
+	                     "[]",
+	                     "{}",
+	                     "{\"previous\":\"v10\"}",
+	                     "{\"previous\":\"v10\",\"switched_to\":5}",
+	                     "{\"previous\":\"../../etc\",\"switched_to\":\"v9\"}",
+	                     "{\"previous\":\"v10\",\"switched_to\":\"\"}",
+	                     "{\"previous\":true,\"switched_to\":\"v9\"}"};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		ta_setup_revert(&r, &f.h, "/nonexistent", false);
+		assert_int_equal(ta_revert("rollback", &r, bad[i]), QL_ERR_BAD_ARGUMENT);
+		assert_non_null(strstr(r.detail, "malformed undo record"));
+		assert_false(ta_at_rest("rollback", &r, bad[i]));
+		read_link(f.link, target, sizeof target);
+		assert_string_equal(target, "releases/v9");
+	}
+	ta_assert_file(log, "reload\nreload\nreload\n"); /* the two rollbacks and one revert */
+	qa_argv_free(&f.h.reload);
+	free(log);
 	free_release_tree(&f);
 }
 
@@ -410,6 +335,116 @@ static void maintenance_undo_records_previous(void **state)
 	size_t mlen = strlen(m) - 2; /* without "} */
 	assert_true(mlen <= 1024);
 	assert_int_equal(mlen, 1023);
+
+	free(path);
+	tu_rmtree(dir);
+}
+
+/* ---- maintenance revert */
+
+static void maintenance_revert_restores_previous(void **state)
+{
+	(void)state;
+	char *dir = tu_mkdtemp();
+	char *path = tu_path(dir, "maintenance.html");
+	struct qa_handle h = {.name = "site", .type = QA_HANDLE_MAINTENANCE, .file = path};
+	struct run r;
+	char rec[QA_MAX_UNDO + 1], want[PATH_MAX + 64];
+
+	/* off -> on, reverted: the file is gone again */
+	setup_run(&r, &h, false, "mode", "on", "message", "down", NULL);
+	assert_int_equal(act("maintenance", &r), QL_OK);
+	snprintf(rec, sizeof rec, "%s", r.undo);
+	assert_string_equal(rec, "{\"previous\":\"off\"}");
+	ta_setup_revert(&r, &h, "/nonexistent", true);
+	assert_false(ta_at_rest("maintenance", &r, rec));
+	assert_int_equal(ta_revert("maintenance", &r, rec), QL_OK);
+	snprintf(want, sizeof want, "would remove %s", path);
+	assert_string_equal(r.detail, want);
+	char *text = tu_read(path, NULL);
+	assert_string_equal(text, "down\n"); /* the dry run changed nothing */
+	free(text);
+	ta_setup_revert(&r, &h, "/nonexistent", false);
+	r.ctx.deadline_ms = ql_mono_ms() - 1;
+	assert_int_equal(ta_revert("maintenance", &r, rec), QL_ERR_TIMEOUT);
+	assert_true(tu_exists(path));
+	ta_setup_revert(&r, &h, "/nonexistent", false);
+	assert_int_equal(ta_revert("maintenance", &r, rec), QL_OK);
+	snprintf(want, sizeof want, "maintenance off (removed %s)", path);
+	assert_string_equal(r.detail, want);
+	assert_false(tu_exists(path));
+	assert_true(ta_at_rest("maintenance", &r, rec));
+	assert_int_equal(ta_revert("maintenance", &r, rec), QL_OK);
+	assert_non_null(strstr(r.detail, "maintenance already off"));
+
+	/* on "first" -> on "second", reverted: "first" is back, byte for byte */
+	tu_write_str(path, "first message\n");
+	setup_run(&r, &h, false, "mode", "on", "message", "second", NULL);
+	assert_int_equal(act("maintenance", &r), QL_OK);
+	snprintf(rec, sizeof rec, "%s", r.undo);
+	assert_string_equal(rec, "{\"previous\":\"on\",\"message\":\"first message\"}");
+	ta_setup_revert(&r, &h, "/nonexistent", true);
+	assert_false(ta_at_rest("maintenance", &r, rec));
+	assert_int_equal(ta_revert("maintenance", &r, rec), QL_OK);
+	assert_non_null(strstr(r.detail, "would write"));
+	text = tu_read(path, NULL);
+	assert_string_equal(text, "second\n");
+	free(text);
+	ta_setup_revert(&r, &h, "/nonexistent", false);
+	assert_int_equal(ta_revert("maintenance", &r, rec), QL_OK);
+	snprintf(want, sizeof want, "maintenance on (%s, previous message)", path);
+	assert_string_equal(r.detail, want);
+	text = tu_read(path, NULL);
+	assert_string_equal(text, "first message\n");
+	free(text);
+	assert_true(ta_at_rest("maintenance", &r, rec));
+	assert_int_equal(ta_revert("maintenance", &r, rec), QL_OK);
+	assert_non_null(strstr(r.detail, "maintenance already on"));
+
+	/* on -> off, reverted: on again, with its message */
+	setup_run(&r, &h, false, "mode", "off", NULL);
+	assert_int_equal(act("maintenance", &r), QL_OK);
+	snprintf(rec, sizeof rec, "%s", r.undo);
+	assert_false(tu_exists(path));
+	ta_setup_revert(&r, &h, "/nonexistent", false);
+	assert_false(ta_at_rest("maintenance", &r, rec));
+	assert_int_equal(ta_revert("maintenance", &r, rec), QL_OK);
+	text = tu_read(path, NULL);
+	assert_string_equal(text, "first message\n");
+	free(text);
+
+	/* A message that did not fit the record: present is enough; absent gets the default. */
+	const char *unknown = "{\"previous\":\"on\",\"message\":\"\"}";
+	assert_true(ta_at_rest("maintenance", &r, unknown));
+	assert_int_equal(unlink(path), 0);
+	assert_false(ta_at_rest("maintenance", &r, unknown));
+	assert_int_equal(ta_revert("maintenance", &r, unknown), QL_OK);
+	assert_non_null(strstr(r.detail, "not recorded"));
+	text = tu_read(path, NULL);
+	assert_string_equal(text, "This service is down for maintenance.\n");
+	free(text);
+
+	/* Malformed records: refused, nothing touched. */
+	char big[1100 + 64];
+	snprintf(big, sizeof big, "{\"previous\":\"on\",\"message\":\"%01100d\"}", 0);
+	const char *bad[] = {NULL,
+	                     "[]",
+	                     "{}",
+	                     "\"off\"",
+	                     "{\"previous\":\"maybe\"}",
+	                     "{\"previous\":\"on\"}",
+	                     "{\"previous\":\"on\",\"message\":5}",
+	                     "{\"previous\":1}",
+	                     big};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		ta_setup_revert(&r, &h, "/nonexistent", false);
+		assert_int_equal(ta_revert("maintenance", &r, bad[i]), QL_ERR_BAD_ARGUMENT);
+		assert_non_null(strstr(r.detail, "malformed undo record"));
+		assert_false(ta_at_rest("maintenance", &r, bad[i]));
+		text = tu_read(path, NULL);
+		assert_string_equal(text, "This service is down for maintenance.\n");
+		free(text);
+	}
 
 	free(path);
 	tu_rmtree(dir);
@@ -474,7 +509,7 @@ static void undo_saved_before_the_change(void **state)
 	r.ctx.save_undo_arg = &q;
 	assert_int_equal(act("rollback", &r), QL_OK);
 	assert_int_equal(q.calls, 1);
-	assert_string_equal(q.undo, "{\"previous\":\"v10\"}");
+	assert_string_equal(q.undo, "{\"previous\":\"v10\",\"switched_to\":\"v9\"}");
 	assert_string_equal(q.seen, "releases/v10"); /* the link had not moved yet */
 	free_release_tree(&f);
 }
@@ -554,16 +589,13 @@ static void stale_temps_are_cleaned(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(flag_json_flips_only_that_key),
-		cmocka_unit_test(flag_json_refuses_non_object),
-		cmocka_unit_test(flag_bad_arguments),
-		cmocka_unit_test(flag_missing_file_created_and_dry_run),
-		cmocka_unit_test(flag_kv_keeps_comments_and_order),
 		cmocka_unit_test(rollback_relative_walks_back_to_oldest),
 		cmocka_unit_test(rollback_absolute_stays_absolute),
 		cmocka_unit_test(rollback_refuses_bad_links),
 		cmocka_unit_test(rollback_runs_reload),
+		cmocka_unit_test(rollback_revert_switches_back),
 		cmocka_unit_test(maintenance_undo_records_previous),
+		cmocka_unit_test(maintenance_revert_restores_previous),
 		cmocka_unit_test(undo_saved_before_the_change),
 		cmocka_unit_test(writes_refuse_paths_others_control),
 		cmocka_unit_test(stale_temps_are_cleaned),

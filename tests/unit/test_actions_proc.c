@@ -4,7 +4,9 @@
  * children of this test: what happened to the processes, the tracking file
  * on disk, the detail line and the undo JSON. The memcached-backed paths
  * run in tests/integration/test_cache.sh; here an "instance" that never
- * listens or dies at once shows the failure paths and the tracking file.
+ * listens or dies at once shows the failure paths and the tracking file,
+ * and this very program, started as "--listen PORT", is an instance that
+ * answers (for scale's revert).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,7 +15,11 @@
 
 #include <cmocka.h> /* after the headers it needs */
 
+#include <arpa/inet.h>
+#include <limits.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 
 #include "actions/actions.h"
@@ -103,6 +109,14 @@ static void test_kill(void **state)
 	assert_int_equal(act("kill", &r), QL_OK);
 	assert_non_null(strstr(r.detail, "no process matched"));
 	assert_false(qa_action_find("kill")->reversible);
+	static const char *const once[] = {"kill", "restart", "ping"};
+	for (size_t i = 0; i < 3; i++) {
+		const struct qa_action *a = qa_action_find(once[i]);
+		assert_false(a->reversible);
+		assert_null(a->revert);
+		assert_null(a->at_rest);
+		assert_null(a->family);
+	}
 }
 
 static void test_kill_after_grace(void **state)
@@ -210,9 +224,176 @@ static void test_pause_by_commands(void **state)
 	char *text = tu_read(log, NULL);
 	assert_string_equal(text, "stop\nstart\n");
 	free(text);
+
+	/* stop/start cannot tell what the worker was: revert refuses, runs nothing */
+	setup_run(&r, &h, dir, false, NULL);
+	assert_int_equal(act("pause", &r), QL_OK);
+	assert_string_equal(r.undo, "{\"previous\":\"unknown\"}");
+	ta_setup_revert(&r, &h, dir, false);
+	assert_false(ta_at_rest("pause", &r, "{\"previous\":\"unknown\"}"));
+	assert_int_equal(ta_revert("pause", &r, "{\"previous\":\"unknown\"}"),
+	                 QL_ERR_ACTION_FAILED);
+	assert_non_null(strstr(r.detail, "not reverted"));
+	ta_assert_file(log, "stop\nstart\nstop\n");
 	qa_argv_free(&h.stop);
 	qa_argv_free(&h.start);
 	free(log);
+	tu_rmtree(dir);
+}
+
+/* ---- pause / resume revert */
+
+static void copy_undo(char *rec, size_t len, const struct run *r)
+{
+	snprintf(rec, len, "%s", r->undo);
+}
+
+/* Malformed records and those quell will not act on: refused, for pause's and resume's revert. */
+static void assert_pause_refuses(const struct qa_handle *h)
+{
+	struct run r;
+	static const char *const bad[] = {NULL,
+	                                  "[]",
+	                                  "{}",
+	                                  "{\"previous\":true}",
+	                                  "{\"previous\":\"stopped\"}",
+	                                  "{\"paused\":\"running\"}"};
+	for (size_t k = 0; k < 2; k++) {
+		const char *name = k ? "resume" : "pause";
+		for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+			ta_setup_revert(&r, h, "/nonexistent", false);
+			assert_int_equal(ta_revert(name, &r, bad[i]), QL_ERR_BAD_ARGUMENT);
+			assert_non_null(strstr(r.detail, "malformed undo record"));
+			assert_false(ta_at_rest(name, &r, bad[i]));
+		}
+		ta_setup_revert(&r, h, "/nonexistent", false);
+		assert_int_equal(ta_revert(name, &r, "{\"previous\":\"unknown\"}"),
+		                 QL_ERR_ACTION_FAILED);
+		assert_non_null(strstr(r.detail, "is not known"));
+		assert_false(ta_at_rest(name, &r, "{\"previous\":\"unknown\"}"));
+		assert_int_equal(ta_revert(name, &r, "{\"previous\":\"partly paused\"}"),
+		                 QL_ERR_ACTION_FAILED);
+		assert_non_null(strstr(r.detail, "partly paused"));
+	}
+}
+
+static void test_pause_revert_by_signals(void **state)
+{
+	(void)state;
+	char cmdline[128], rec[QA_MAX_UNDO + 1];
+	struct qa_child c = spawn_sleep(cmdline, sizeof cmdline, false);
+	struct qa_handle h = {.name = "worker", .type = QA_HANDLE_WORKER, .match_cmdline = cmdline};
+	struct run r;
+	assert_string_equal(qa_action_find("pause")->family, "pause");
+	assert_string_equal(qa_action_find("resume")->family, "pause");
+
+	/* pause, reverted: the worker runs again */
+	setup_run(&r, &h, "/nonexistent", false, NULL);
+	assert_int_equal(act("pause", &r), QL_OK);
+	copy_undo(rec, sizeof rec, &r);
+	assert_string_equal(rec, "{\"previous\":\"running\"}");
+	ta_setup_revert(&r, &h, "/nonexistent", true);
+	assert_false(ta_at_rest("pause", &r, rec));
+	assert_int_equal(ta_revert("pause", &r, rec), QL_OK);
+	assert_non_null(strstr(r.detail, "would send CONT"));
+	assert_int_equal(proc_state(c.pid), 'T'); /* the dry run changed nothing */
+	ta_setup_revert(&r, &h, "/nonexistent", false);
+	assert_int_equal(ta_revert("pause", &r, rec), QL_OK);
+	assert_non_null(strstr(r.detail, "running again"));
+	assert_int_not_equal(proc_state(c.pid), 'T');
+	assert_true(ta_at_rest("pause", &r, rec));
+	assert_int_equal(ta_revert("pause", &r, rec), QL_OK);
+	assert_string_equal(r.detail, "worker: already running");
+	assert_int_not_equal(proc_state(c.pid), 'T');
+
+	/* resume of a paused worker, reverted: paused again */
+	setup_run(&r, &h, "/nonexistent", false, NULL);
+	assert_int_equal(act("pause", &r), QL_OK);
+	setup_run(&r, &h, "/nonexistent", false, NULL);
+	assert_int_equal(act("resume", &r), QL_OK);
+	copy_undo(rec, sizeof rec, &r);
+	assert_string_equal(rec, "{\"previous\":\"paused\"}");
+	assert_int_not_equal(proc_state(c.pid), 'T');
+	ta_setup_revert(&r, &h, "/nonexistent", false);
+	assert_false(ta_at_rest("resume", &r, rec));
+	assert_int_equal(ta_revert("resume", &r, rec), QL_OK);
+	assert_non_null(strstr(r.detail, "stopped (state T)"));
+	assert_int_equal(proc_state(c.pid), 'T');
+	assert_true(ta_at_rest("resume", &r, rec));
+	assert_int_equal(ta_revert("resume", &r, rec), QL_OK);
+	assert_string_equal(r.detail, "worker: already paused");
+
+	/* resume of a running worker says so */
+	ta_setup_revert(&r, &h, "/nonexistent", false);
+	assert_int_equal(ta_revert("pause", &r, "{\"previous\":\"running\"}"), QL_OK);
+	setup_run(&r, &h, "/nonexistent", false, NULL);
+	assert_int_equal(act("resume", &r), QL_OK);
+	assert_string_equal(r.undo, "{\"previous\":\"running\"}");
+
+	assert_pause_refuses(&h);
+	assert_int_not_equal(proc_state(c.pid), 'T');
+
+	/* The worker is gone: it cannot be resumed, and nothing says it runs. */
+	kill(c.pid, SIGKILL);
+	wait_child(&c);
+	ta_setup_revert(&r, &h, "/nonexistent", false);
+	assert_false(ta_at_rest("pause", &r, "{\"previous\":\"running\"}"));
+	assert_int_equal(ta_revert("pause", &r, "{\"previous\":\"running\"}"),
+	                 QL_ERR_ACTION_FAILED);
+	assert_non_null(strstr(r.detail, "nothing to resume"));
+}
+
+static void test_pause_revert_by_file(void **state)
+{
+	(void)state;
+	char *dir = tu_mkdtemp();
+	char *path = tu_path(dir, "paused");
+	char rec[QA_MAX_UNDO + 1], want[PATH_MAX + 64];
+	struct qa_handle h = {.name = "worker", .type = QA_HANDLE_WORKER, .pause_file = path};
+	struct run r;
+
+	setup_run(&r, &h, dir, false, NULL);
+	assert_int_equal(act("pause", &r), QL_OK);
+	copy_undo(rec, sizeof rec, &r);
+	assert_string_equal(rec, "{\"previous\":\"running\"}");
+	assert_true(tu_exists(path));
+	ta_setup_revert(&r, &h, dir, false);
+	r.ctx.deadline_ms = ql_mono_ms() - 1;
+	assert_int_equal(ta_revert("pause", &r, rec), QL_ERR_TIMEOUT);
+	assert_true(tu_exists(path));
+	ta_setup_revert(&r, &h, dir, true);
+	assert_false(ta_at_rest("pause", &r, rec));
+	assert_int_equal(ta_revert("pause", &r, rec), QL_OK);
+	snprintf(want, sizeof want, "worker: would remove %s", path);
+	assert_string_equal(r.detail, want);
+	assert_true(tu_exists(path));
+	ta_setup_revert(&r, &h, dir, false);
+	assert_int_equal(ta_revert("pause", &r, rec), QL_OK);
+	snprintf(want, sizeof want, "worker resumed (removed %s)", path);
+	assert_string_equal(r.detail, want);
+	assert_false(tu_exists(path));
+	assert_true(ta_at_rest("pause", &r, rec));
+	assert_int_equal(ta_revert("pause", &r, rec), QL_OK);
+	assert_string_equal(r.detail, "worker: already running");
+
+	/* paused by someone else, resumed by quell; reverted: paused again */
+	tu_write_str(path, "paused by hand\n");
+	setup_run(&r, &h, dir, false, NULL);
+	assert_int_equal(act("resume", &r), QL_OK);
+	copy_undo(rec, sizeof rec, &r);
+	assert_string_equal(rec, "{\"previous\":\"paused\"}");
+	assert_false(tu_exists(path));
+	ta_setup_revert(&r, &h, dir, false);
+	assert_false(ta_at_rest("resume", &r, rec));
+	assert_int_equal(ta_revert("resume", &r, rec), QL_OK);
+	assert_true(tu_exists(path));
+	assert_true(ta_at_rest("resume", &r, rec));
+	assert_int_equal(ta_revert("resume", &r, rec), QL_OK);
+	assert_string_equal(r.detail, "worker: already paused");
+
+	assert_pause_refuses(&h);
+	assert_true(tu_exists(path));
+	free(path);
 	tu_rmtree(dir);
 }
 
@@ -414,18 +595,148 @@ static void test_scale_tracking(void **state)
 	tu_rmtree(dir);
 }
 
-int main(void)
+/* ---- scale revert, with instances that answer */
+
+/* "--listen PORT": be an instance that answers on 127.0.0.1:PORT until killed. */
+static int listen_forever(const char *port)
 {
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int one = 1;
+	struct sockaddr_in a = {.sin_family = AF_INET,
+	                        .sin_port = htons((uint16_t)atoi(port)),
+	                        .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+	    bind(fd, (struct sockaddr *)&a, sizeof a) != 0 || listen(fd, 16) != 0) {
+		perror("listen");
+		return 1;
+	}
+	for (;;) {
+		int c = accept(fd, NULL, NULL);
+		if (c >= 0)
+			close(c);
+	}
+}
+
+/* The tracking file's lines, as a string (pid and start time of each instance). */
+static char *track_text(const char *path)
+{
+	char *text = tu_read(path, NULL);
+	assert_non_null(text);
+	return text;
+}
+
+static void test_scale_revert(void **state)
+{
+	(void)state;
+	char *dir = tu_mkdtemp();
+	char *track = tu_path(dir, "instances/cache");
+	char self[PATH_MAX], cmd[PATH_MAX + 64], why[128], rec[QA_MAX_UNDO + 1];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+	assert_true(n > 0);
+	self[n] = '\0';
+	snprintf(cmd, sizeof cmd, "\"%s\" --listen {port}", self);
+	/* four free ports, somewhere this test's pid picks */
+	int base = 20000 + (int)(getpid() % 2000) * 10;
+	for (int tries = 0; tries < 100; tries++, base += 10)
+		if (!qa_port_answers(base) && !qa_port_answers(base + 1) &&
+		    !qa_port_answers(base + 2) && !qa_port_answers(base + 3))
+			break;
+	struct qa_handle h = {.name = "cache",
+	                      .type = QA_HANDLE_INSTANCES,
+	                      .port_base = base,
+	                      .max = 4,
+	                      .stop_signal = SIGTERM};
+	assert_true(qa_argv_parse(cmd, &h.command, why, sizeof why));
+	struct run r;
+
+	setup_run(&r, &h, dir, false, "count", "1", NULL);
+	assert_int_equal(act("scale", &r), QL_OK);
+	char *one = track_text(track);
+	setup_run(&r, &h, dir, false, "count", "3", NULL);
+	assert_int_equal(act("scale", &r), QL_OK);
+	copy_undo(rec, sizeof rec, &r);
+	assert_string_equal(rec, "{\"previous\":1}");
+	assert_int_equal(track_lines(track), 3);
+	assert_true(qa_port_answers(base + 2));
+
+	ta_setup_revert(&r, &h, dir, true);
+	assert_false(ta_at_rest("scale", &r, rec));
+	assert_int_equal(ta_revert("scale", &r, rec), QL_OK);
+	assert_non_null(strstr(r.detail, "would go 3 -> 1 instances"));
+	assert_int_equal(track_lines(track), 3); /* the dry run changed nothing */
+	assert_true(qa_port_answers(base + 2));
+
+	ta_setup_revert(&r, &h, dir, false);
+	assert_int_equal(ta_revert("scale", &r, rec), QL_OK);
+	char want[128];
+	snprintf(want, sizeof want, "cache: 3 -> 1 instance (port %d)", base);
+	assert_string_equal(r.detail, want);
+	char *now = track_text(track);
+	assert_string_equal(now, one); /* the same instance 0, same pid and start time */
+	free(now);
+	assert_true(qa_port_answers(base));
+	assert_false(qa_port_answers(base + 1));
+	assert_false(qa_port_answers(base + 2));
+	assert_true(ta_at_rest("scale", &r, rec));
+	assert_int_equal(ta_revert("scale", &r, rec), QL_OK);
+	assert_string_equal(r.detail, "cache: already 1 instance");
+
+	/* scaled down to 0, reverted: one instance runs (and answers) again */
+	setup_run(&r, &h, dir, false, "count", "0", NULL);
+	assert_int_equal(act("scale", &r), QL_OK);
+	copy_undo(rec, sizeof rec, &r);
+	assert_false(qa_port_answers(base));
+	ta_setup_revert(&r, &h, dir, false);
+	assert_false(ta_at_rest("scale", &r, rec));
+	assert_int_equal(ta_revert("scale", &r, rec), QL_OK);
+	assert_int_equal(track_lines(track), 1);
+	assert_true(qa_port_answers(base));
+	assert_true(ta_at_rest("scale", &r, rec));
+
+	/* Malformed records: refused, nothing started or stopped. */
+	static const char *const bad[] = {NULL,
+	                                  "[]",
+	                                  "{}",
+	                                  "{\"previous\":\"1\"}",
+	                                  "{\"previous\":-1}",
+	                                  "{\"previous\":1.5}",
+	                                  "{\"previous\":5}",
+	                                  "{\"previous\":1e300}",
+	                                  "{\"previous\":true}"};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		ta_setup_revert(&r, &h, dir, false);
+		assert_int_equal(ta_revert("scale", &r, bad[i]), QL_ERR_BAD_ARGUMENT);
+		assert_non_null(strstr(r.detail, "malformed undo record"));
+		assert_false(ta_at_rest("scale", &r, bad[i]));
+		assert_int_equal(track_lines(track), 1);
+	}
+
+	setup_run(&r, &h, dir, false, "count", "0", NULL);
+	assert_int_equal(act("scale", &r), QL_OK);
+	assert_false(qa_port_answers(base));
+	free(one);
+	qa_argv_free(&h.command);
+	free(track);
+	tu_rmtree(dir);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc == 3 && strcmp(argv[1], "--listen") == 0)
+		return listen_forever(argv[2]);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_kill),
 		cmocka_unit_test(test_kill_after_grace),
 		cmocka_unit_test(test_kill_refuses_self),
 		cmocka_unit_test(test_pause_resume_by_signals),
+		cmocka_unit_test(test_pause_revert_by_signals),
+		cmocka_unit_test(test_pause_revert_by_file),
 		cmocka_unit_test(test_pause_by_commands),
 		cmocka_unit_test(test_restart_service_by_command),
 		cmocka_unit_test(test_restart_service_by_match),
 		cmocka_unit_test(test_scale_checks),
 		cmocka_unit_test(test_scale_tracking),
+		cmocka_unit_test(test_scale_revert),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
