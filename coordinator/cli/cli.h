@@ -107,5 +107,6 @@ extern const struct qcli_verb qcli_verb_keygen, qcli_verb_agents, qcli_verb_ping
 extern const struct qcli_verb qcli_verb_kill, qcli_verb_pause, qcli_verb_resume, qcli_verb_restart,
 	qcli_verb_flag, qcli_verb_rollback, qcli_verb_scale;
 extern const struct qcli_verb qcli_verb_job, qcli_verb_jobs;
+extern const struct qcli_verb qcli_verb_timeline, qcli_verb_audit;
 
 #endif

@@ -14,7 +14,8 @@ static const struct qcli_verb *const verbs[] = {
 	&qcli_verb_resume, &qcli_verb_restart,
 	&qcli_verb_flag,   &qcli_verb_rollback,
 	&qcli_verb_scale,  &qcli_verb_job,
-	&qcli_verb_jobs,   NULL,
+	&qcli_verb_jobs,   &qcli_verb_timeline,
+	&qcli_verb_audit,  NULL,
 };
 
 static void usage(FILE *f)
