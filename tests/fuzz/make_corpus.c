@@ -183,6 +183,8 @@ static uint8_t *control(int which, const uint8_t *submit, size_t submit_len, siz
 	Quell__WatchRequest w = QUELL__WATCH_REQUEST__INIT;
 	Quell__ListAgents la = QUELL__LIST_AGENTS__INIT;
 	Quell__ListJobs lj = QUELL__LIST_JOBS__INIT;
+	Quell__TimelineRequest tl = QUELL__TIMELINE_REQUEST__INIT;
+	Quell__AuditVerify av = QUELL__AUDIT_VERIFY__INIT;
 	c.issued_at = T0;
 	if (which == 0) {
 		c.req_case = QUELL__CONTROL_REQUEST__REQ_SUBMIT;
@@ -199,6 +201,15 @@ static uint8_t *control(int which, const uint8_t *submit, size_t submit_len, siz
 		la.target = "role=web,dc=east|west";
 		c.req_case = QUELL__CONTROL_REQUEST__REQ_AGENTS;
 		c.agents = &la;
+	} else if (which == 5 || which == 6) {
+		tl.incident = "db-outage";
+		tl.after = 41;
+		tl.limit = which == 5 ? 1000 : 1001; /* 6: past QL_MAX_TIMELINE_PAGE */
+		c.req_case = QUELL__CONTROL_REQUEST__REQ_TIMELINE;
+		c.timeline = &tl;
+	} else if (which == 7) {
+		c.req_case = QUELL__CONTROL_REQUEST__REQ_AUDIT_VERIFY;
+		c.audit_verify = &av;
 	} else {
 		lj.limit = which == 3 ? 20 : 201; /* 4: past QL_MAX_JOBS_LIST */
 		c.req_case = QUELL__CONTROL_REQUEST__REQ_JOBS;
@@ -312,6 +323,50 @@ static uint8_t *jobs_reply(bool watch, uint32_t extra, size_t *len)
 	return pack(&r.base, len);
 }
 
+/* A timeline page (a submit and a result, more to come) or, with audit, a
+ * broken chain's report; hostile: a record with an escape sequence in its text. */
+static uint8_t *audit_reply(bool audit, bool hostile, size_t *len)
+{
+	uint8_t id[QL_JOB_ID_LEN], head[QL_HASH_LEN];
+	memset(id, 0x88, sizeof id);
+	memset(head, 0x99, sizeof head);
+	Quell__AuditRecord a = QUELL__AUDIT_RECORD__INIT, b = QUELL__AUDIT_RECORD__INIT;
+	Quell__AuditRecord *recs[] = {&a, &b};
+	a.seq = 42;
+	a.at_ms = (int64_t)T0 * 1000 + 123;
+	a.kind = "submit";
+	a.incident = "db-outage";
+	a.job_id.data = id;
+	a.job_id.len = sizeof id;
+	a.actor = "alice";
+	a.text = "maintenance site mode=on target=role=web hosts=2 reason=\"INC-42\"";
+	a.data = "{\"action\":\"maintenance\",\"handle\":\"site\",\"args\":{\"mode\":\"on\"}}";
+	b = a;
+	b.seq = 43;
+	b.kind = "result";
+	b.host = "web-1";
+	b.actor = "web-1";
+	b.text =
+		hostile ? "ok: \x1b]0;pwned\x07" : "ok: maintenance on (/srv/www/maintenance.html)";
+	b.data = "{\"status\":\"ok\",\"reason\":\"\",\"detail\":\"maintenance on\"}";
+	Quell__AuditReport rep = QUELL__AUDIT_REPORT__INIT;
+	rep.records = 1234;
+	rep.first_bad = 17;
+	rep.problem = "record 17 (result, 2025-10-09 08:53:20.123Z) does not match its hash";
+	rep.head.data = head;
+	rep.head.len = sizeof head;
+	Quell__ControlReply r = QUELL__CONTROL_REPLY__INIT;
+	r.ok = true;
+	if (audit) {
+		r.audit = &rep;
+	} else {
+		r.records = recs;
+		r.n_records = 2;
+		r.more = true;
+	}
+	return pack(&r.base, len);
+}
+
 /* Rewrite fields of a sealed envelope (the attacker's edits). */
 static uint8_t *edit(const uint8_t *env, size_t len, uint32_t version, int kind, size_t signer_len,
                      size_t *out_len)
@@ -411,6 +466,16 @@ static void envelope_corpus(void)
 		put("envelope", ctl_names[which], e, elen, NULL, 0);
 		free(b), free(e);
 	}
+	static const struct {
+		int which;
+		const char *name;
+	} audit_ctl[] = {{5, "control-timeline"}, {7, "control-audit-verify"}};
+	for (size_t i = 0; i < 2; i++) {
+		b = control(audit_ctl[i].which, NULL, 0, &n);
+		e = seal(QUELL__KIND__KIND_CONTROL, FZ_ALICE, b, n, &elen);
+		put("envelope", audit_ctl[i].name, e, elen, NULL, 0);
+		free(b), free(e);
+	}
 	put("envelope", "hostile-empty", NULL, 0, NULL, 0);
 	put("envelope", "hostile-huge-length", huge_len, sizeof huge_len, NULL, 0);
 	put("envelope", "hostile-endless-varint", endless_varint, sizeof endless_varint, NULL, 0);
@@ -477,6 +542,24 @@ static void bodies_corpus(void)
 	free(b);
 	b = jobs_reply(false, 1, &n);
 	put1("bodies", "hostile-control-reply-jobs-counts", W_CONTROL_REPLY, b, n);
+	free(b);
+	b = control(5, NULL, 0, &n);
+	put1("bodies", "control-timeline", W_CONTROL, b, n);
+	free(b);
+	b = control(6, NULL, 0, &n);
+	put1("bodies", "hostile-control-timeline-limit", W_CONTROL, b, n);
+	free(b);
+	b = control(7, NULL, 0, &n);
+	put1("bodies", "control-audit-verify", W_CONTROL, b, n);
+	free(b);
+	b = audit_reply(false, false, &n);
+	put1("bodies", "control-reply-timeline", W_CONTROL_REPLY, b, n);
+	free(b);
+	b = audit_reply(false, true, &n);
+	put1("bodies", "hostile-control-reply-timeline-escape", W_CONTROL_REPLY, b, n);
+	free(b);
+	b = audit_reply(true, false, &n);
+	put1("bodies", "control-reply-audit", W_CONTROL_REPLY, b, n);
 	free(b);
 
 	static const char sel1[] = "role=web,dc=east|west";
