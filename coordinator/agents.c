@@ -254,7 +254,7 @@ static void on_result(struct qc *c, struct qc_rctx *rc, const struct ql_opened *
 		    strcmp(ev->hostname, a->hostname) != 0) {
 			ql_warn("malformed mitigation events from %s", a->hostname);
 		} else {
-			qc_mitigations_apply(c, a, ev->events, ev->n_events, NULL);
+			qc_mitigations_apply(c, a, ev->events, ev->n_events, false, NULL);
 		}
 		if (ev)
 			quell__agent_events__free_unpacked(ev, NULL);

@@ -458,7 +458,7 @@ void qc_job_result(struct qc *c, struct qc_agent *a, const void *result, const u
 	}
 	/* Signed by the agent and true whatever became of the job: always applied. */
 	if (r->n_mitigations)
-		qc_mitigations_apply(c, a, r->mitigations, r->n_mitigations, job);
+		qc_mitigations_apply(c, a, r->mitigations, r->n_mitigations, true, job);
 	if (h == NULL) {
 		ql_debug("result from %s for a job it is not part of (late or duplicate)",
 		         a->hostname);

@@ -187,7 +187,7 @@ static enum ql_err save_host(struct qc *c, const struct qc_agent *a,
 }
 
 void qc_mitigations_apply(struct qc *c, const struct qc_agent *a, Quell__MitigationEvent *const *ev,
-                          size_t n, struct qc_job *job)
+                          size_t n, bool in_result, struct qc_job *job)
 {
 	for (size_t i = 0; i < n; i++) {
 		const Quell__MitigationEvent *e = ev[i];
@@ -198,7 +198,7 @@ void qc_mitigations_apply(struct qc *c, const struct qc_agent *a, Quell__Mitigat
 		}
 		if (save_host(c, a, e) != QL_OK)
 			ql_warn("could not record a mitigation event from %s", a->hostname);
-		if (e->by_job.len == 0)
+		if (!in_result) /* a job's result is in the audit log already */
 			audit_event(c, a, e);
 	}
 }

@@ -13,9 +13,12 @@
 
 QL_NODISCARD enum ql_err qc_mitigations_init(struct qc_store *st);
 
-/* Events from agent a: in the result of `job` (may be NULL), or on their own. */
+/*
+ * Events from agent a: in a job's result (`job` if it is still in memory),
+ * or on their own (a TTL ran out: these also go into the audit log).
+ */
 void qc_mitigations_apply(struct qc *c, const struct qc_agent *a, Quell__MitigationEvent *const *ev,
-                          size_t n, struct qc_job *job);
+                          size_t n, bool in_result, struct qc_job *job);
 
 /* The mitigation an undo/extend command names; false for any other command. */
 bool qc_mitigation_id(const Quell__Command *cmd, uint8_t id[QL_JOB_ID_LEN]);
