@@ -166,6 +166,8 @@ static size_t utf8_prefix(const char *s, size_t max)
 
 static bool kind_ok(const char *k)
 {
+	if (k == NULL)
+		return false;
 	size_t n = strlen(k);
 	return n >= 1 && n <= 31 && strspn(k, "abcdefghijklmnopqrstuvwxyz-") == n;
 }

@@ -104,9 +104,8 @@ static void add_row(void *arg, const struct qc_audit_row *row)
 	r->r.actor = str[3];
 	r->r.text = str[4];
 	r->r.data = str[5];
-	if (shown.has_job_id) {
+	if (shown.has_job_id) { /* .data is set once recs stops moving (realloc) */
 		memcpy(r->job_id, shown.job_id, QL_JOB_ID_LEN);
-		r->r.job_id.data = r->job_id;
 		r->r.job_id.len = QL_JOB_ID_LEN;
 	}
 	p->n++;
@@ -131,8 +130,11 @@ void qc_timeline_send(struct qc *c, struct qc_rctx *rc, const Quell__TimelineReq
 		qc_control_fail(rc, "no-memory", "coordinator out of memory");
 		goto out;
 	}
-	for (size_t i = 0; i < p.n; i++)
+	for (size_t i = 0; i < p.n; i++) {
+		if (p.recs[i].r.job_id.len)
+			p.recs[i].r.job_id.data = p.recs[i].job_id;
 		ptrs[i] = &p.recs[i].r;
+	}
 	Quell__ControlReply r = QUELL__CONTROL_REPLY__INIT;
 	r.ok = true;
 	r.records = ptrs;
