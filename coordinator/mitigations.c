@@ -360,7 +360,7 @@ static enum ql_err take_hosts(sqlite3 *db, struct info *in)
 /* clang-format off */
 static const char list_sql[] =
 	"SELECT m.id, m.action, m.handle, m.args, m.target, m.operator, m.reason, m.incident,"
-	"  m.ttl, min(h.updated_at),"
+	"  m.ttl, m.created_at,"
 	"  sum(h.state = 'active'), sum(h.state = 'reverted'), sum(h.state = 'revert-failed'),"
 	"  sum(h.state = 'replaced'),"
 	"  max(CASE WHEN h.state = 'active' THEN h.expires_at ELSE 0 END),"

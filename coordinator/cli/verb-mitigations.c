@@ -124,7 +124,7 @@ static void print_json(const Quell__ControlReply *r)
 
 static void print_table(const Quell__ControlReply *r, bool all)
 {
-	printf("%-12s  %-5s  %-7s  %-12s  %-28s  %-16s  %-12s  %s\n", "ID", "SINCE", "EXPIRES",
+	printf("%-12s  %-5s  %-7s  %-12s  %-36s  %-16s  %-12s  %s\n", "ID", "SINCE", "EXPIRES",
 	       "OPERATOR", "WHAT", "TARGET", "INCIDENT", "HOSTS");
 	int64_t now = ql_now();
 	for (size_t i = 0; i < r->n_mitigations; i++) {
@@ -146,7 +146,7 @@ static void print_table(const Quell__ControlReply *r, bool all)
 			                        ", %u FAILED TO REVERT", m->revert_failed);
 		if (m->replaced && off < sizeof hosts)
 			snprintf(hosts + off, sizeof hosts - off, ", %u replaced", m->replaced);
-		printf("%-12.12s  %-5s  %-7s  %-12s  %-28s  %-16s  %-12s  %s\n", hex, since,
+		printf("%-12.12s  %-5s  %-7s  %-12s  %-36s  %-16s  %-12s  %s\n", hex, since,
 		       expires, m->operator_name, what, m->target,
 		       m->incident[0] ? m->incident : "-", hosts);
 		if (m->reason[0])
