@@ -24,6 +24,7 @@ enum {
 	ST_UNDO,
 	ST_AUDIT,
 	ST_PRUNE,
+	ST_PRUNE_MITIGATIONS,
 	ST_MIT_PUT,
 	ST_MIT_DELETE,
 	ST_MIT_BY_JOB,
@@ -283,6 +284,17 @@ static enum ql_err do_prune_locked(struct qa_store *st, int64_t before)
 		return db_fail(st, "prepare prune");
 	sqlite3_bind_int64(q, 1, before);
 	int rc = sqlite3_step(q);
+	ql_db_release(q);
+	if (rc != SQLITE_DONE)
+		return db_fail(st, "prune");
+	/* Mitigations long over: an undo of one now finds nothing to undo. */
+	q = ql_db_cached(st->db, &st->stmt[ST_PRUNE_MITIGATIONS],
+	                 "DELETE FROM mitigations WHERE state IN ('reverted', 'replaced') AND"
+	                 " updated_at < ?");
+	if (q == NULL)
+		return db_fail(st, "prepare prune");
+	sqlite3_bind_int64(q, 1, before - QA_MITIGATION_KEEP_S);
+	rc = sqlite3_step(q);
 	ql_db_release(q);
 	return rc == SQLITE_DONE ? QL_OK : db_fail(st, "prune");
 }

@@ -67,7 +67,9 @@ QL_NODISCARD enum ql_err qa_store_job_finish(struct qa_store *st, const struct q
 QL_NODISCARD enum ql_err qa_store_job_set_undo(struct qa_store *st, const struct qa_job_key *k,
                                                const char *undo);
 QL_NODISCARD enum ql_err qa_store_audit(struct qa_store *st, const struct qa_audit_entry *e);
-/* Forget job ids whose command expired before `before`. */
+/* Forget job ids whose command expired before `before`, and mitigations
+ * reverted or replaced more than QA_MITIGATION_KEEP_S before it. */
+#define QA_MITIGATION_KEEP_S (30 * 86400)
 QL_NODISCARD enum ql_err qa_store_prune(struct qa_store *st, int64_t before);
 
 /*
