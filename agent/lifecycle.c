@@ -173,6 +173,39 @@ enum ql_err qa_life_check_ttl(const struct qa_signer *s, const Quell__Command *c
 	return QL_OK;
 }
 
+static bool allowed(const struct qa_exec_env *x, const uint8_t signer[QL_PUBKEY_LEN],
+                    const char *action, const char *handle)
+{
+	const char *name;
+	return qa_policy_check(x->cfg, signer, action, handle, &name) == QL_OK;
+}
+
+/*
+ * May signer undo m? With `undo` allowed on the handle, any mitigation
+ * there. Without: only its own, one no other signer's mitigation was merged
+ * into (m->shared), of an action it may run there (allowed to do it,
+ * allowed to take it back). A signer allowed `pause` must not get `resume`
+ * on an operator's pause by way of undo.
+ */
+static bool may_undo(const struct qa_exec_env *x, const uint8_t signer[QL_PUBKEY_LEN],
+                     const struct qa_mitigation *m)
+{
+	if (allowed(x, signer, "undo", m->handle))
+		return true;
+	const struct qa_action *a = qa_action_find(m->action);
+	return a && !m->shared && memcmp(m->signer, signer, QL_PUBKEY_LEN) == 0 &&
+	       (allowed(x, signer, a->name, m->handle) ||
+	        allowed(x, signer, a->family ? a->family : a->name, m->handle));
+}
+
+/* Later is extending; sooner (or a first TTL) is an early undo and needs undo rights. */
+static bool may_extend(const struct qa_exec_env *x, const uint8_t signer[QL_PUBKEY_LEN],
+                       const struct qa_mitigation *m, int64_t until)
+{
+	bool later = m->expires_at != 0 && until >= m->expires_at;
+	return (later && allowed(x, signer, "extend", m->handle)) || may_undo(x, signer, m);
+}
+
 /* The mitigation id an undo/extend names: exactly 32 lower-case hex digits. */
 static bool mitigation_arg(const Quell__Command *c, uint8_t id[QL_JOB_ID_LEN])
 {
@@ -199,26 +232,32 @@ enum ql_err qa_life_check(const struct qa_exec_env *x, const uint8_t signer[QL_P
 		         c->action);
 		return QL_ERR_BAD_ARGUMENT;
 	}
-	if (policy_err != QL_ERR_DENIED)
-		return policy_err;
-	/* Allowed to do it, allowed to take it back (or keep it longer). */
+	if (policy_err != QL_OK && policy_err != QL_ERR_DENIED)
+		return policy_err; /* e.g. unknown signer */
 	struct qa_mitigation *rows = NULL;
 	size_t n = 0;
 	if (qa_store_mit_query(x->store, QA_MQ_BY_JOB, id, 0, &rows, &n) != QL_OK)
-		return QL_ERR_DENIED;
-	enum ql_err err = QL_ERR_DENIED;
-	const char *name;
-	for (size_t i = 0; i < n && err != QL_OK; i++) {
-		const struct qa_action *a = qa_action_find(rows[i].action);
-		if (a == NULL || strcmp(rows[i].handle, c->handle) != 0)
+		return QL_ERR_STORE;
+	bool undo = strcmp(c->action, "undo") == 0, found = false;
+	enum ql_err err = QL_OK;
+	int64_t until = ql_now() + c->ttl_seconds;
+	for (size_t i = 0; i < n && err == QL_OK; i++) {
+		if (strcmp(rows[i].handle, c->handle) != 0)
 			continue;
-		/* The record may be resume's for a pause: the family's name counts too. */
-		if (qa_policy_check(x->cfg, signer, a->name, c->handle, &name) == QL_OK ||
-		    qa_policy_check(x->cfg, signer, family_of(a), c->handle, &name) == QL_OK)
-			err = QL_OK;
+		found = true;
+		if (undo ? !may_undo(x, signer, &rows[i]) : !may_extend(x, signer, &rows[i], until)) {
+			snprintf(detail, len,
+			         undo ? "denied: the policy allows this signer neither undo on '%s' nor "
+			                "to take back this mitigation (not its own, or shared)"
+			              : "denied: extending here would revert sooner (or give a TTL to "
+			                "a mitigation without one), which takes undo rights on '%s'",
+			         c->handle);
+			err = QL_ERR_DENIED;
+		}
 	}
 	free(rows);
-	return err;
+	/* Nothing of it here: only a signer allowed the command itself gets an answer. */
+	return found ? err : policy_err;
 }
 
 /* ---- creating and settling -------------------------------------------------------- */
@@ -296,37 +335,78 @@ static void hex_of(const uint8_t id[QL_JOB_ID_LEN], char out[2 * QL_JOB_ID_LEN +
 }
 
 /*
- * The pending row `m` (its undo record is what the action saw before it
- * changed anything): end or replace the older mitigations of the same thing,
- * and become active unless the host is back at rest. In the caller's
- * transaction, if any.
+ * m takes over the older mitigation o: m's record becomes o's (the state from
+ * before both) except what describes where m's action went (rollback's
+ * "switched_to"), so that its revert checks against what is there now; it
+ * lives at least as long as o (0: until undone), so a short TTL cannot end
+ * a longer mitigation early; and it is shared if o was another signer's.
+ */
+static void take_over(struct qa_mitigation *m, const struct qa_mitigation *o)
+{
+	cJSON *rec = cJSON_Parse(o->undo), *mine = cJSON_Parse(m->undo);
+	const cJSON *to = cJSON_GetObjectItemCaseSensitive(mine, "switched_to");
+	if (rec && cJSON_IsString(to)) {
+		cJSON_DeleteItemFromObjectCaseSensitive(rec, "switched_to");
+		cJSON_AddStringToObject(rec, "switched_to", to->valuestring);
+	}
+	char *text = rec ? cJSON_PrintUnformatted(rec) : NULL;
+	snprintf(m->undo, sizeof m->undo, "%s",
+	         text && strlen(text) < sizeof m->undo ? text : o->undo);
+	cJSON_free(text);
+	cJSON_Delete(rec);
+	cJSON_Delete(mine);
+	snprintf(m->action, sizeof m->action, "%s", o->action);
+	if (m->expires_at && (o->expires_at == 0 || o->expires_at > m->expires_at))
+		m->expires_at = o->expires_at;
+	m->shared = m->shared || o->shared || memcmp(m->signer, o->signer, QL_PUBKEY_LEN) != 0;
+}
+
+static bool same_row(const struct qa_mitigation *a, const struct qa_mitigation *b)
+{
+	return memcmp(a->job_id, b->job_id, QL_JOB_ID_LEN) == 0 &&
+	       memcmp(a->signer, b->signer, QL_PUBKEY_LEN) == 0;
+}
+
+/*
+ * The pending row `m` (its undo record is what its action saw before it
+ * changed anything), after the action ran or was interrupted. If the host
+ * is still in the state of that record, the action changed nothing: no
+ * mitigation, and the older ones of the same thing stay as they are (a
+ * failed action takes nothing over). Otherwise it ends the older ones (the
+ * state from before them is back: `maintenance off`) or takes them over.
+ * In the caller's transaction, if any.
  */
 static enum ql_err settle_row(const struct qa_exec_env *x, struct qa_mitigation *m,
                               const char *what, struct qa_life_events *ev)
 {
+	if (at_rest(x, m->action, m->handle, m->undo))
+		return qa_store_mit_delete(x->store, m->job_id, m->signer);
 	struct qa_mitigation *older = NULL;
 	size_t n = 0;
 	enum ql_err err = qa_store_mit_query(x->store, QA_MQ_HELD, m->resource, 0, &older, &n);
 	if (err != QL_OK)
 		return err;
-	/* The oldest one held the state from before all of them. */
-	const struct qa_mitigation *first = NULL;
-	for (size_t i = 0; i < n && first == NULL; i++)
-		if (memcmp(older[i].job_id, m->job_id, QL_JOB_ID_LEN) != 0 ||
-		    memcmp(older[i].signer, m->signer, QL_PUBKEY_LEN) != 0)
-			first = &older[i];
-	if (first) {
-		snprintf(m->undo, sizeof m->undo, "%s", first->undo);
-		snprintf(m->action, sizeof m->action, "%s", first->action);
+	/* Oldest first: the first one held the state from before all of them. */
+	bool first = true;
+	for (size_t i = 0; i < n; i++) {
+		if (same_row(&older[i], m))
+			continue;
+		if (first)
+			take_over(m, &older[i]);
+		else if (m->expires_at && (older[i].expires_at == 0 ||
+		                           older[i].expires_at > m->expires_at))
+			m->expires_at = older[i].expires_at;
+		m->shared = m->shared || older[i].shared ||
+		            memcmp(m->signer, older[i].signer, QL_PUBKEY_LEN) != 0;
+		first = false;
 	}
-	bool rest = at_rest(x, m->action, m->handle, m->undo);
+	bool rest = !first && at_rest(x, m->action, m->handle, m->undo);
 	char me[2 * QL_JOB_ID_LEN + 1];
 	hex_of(m->job_id, me);
 	int64_t now = ql_now();
 	for (size_t i = 0; i < n && err == QL_OK; i++) {
 		struct qa_mitigation *o = &older[i];
-		if (memcmp(o->job_id, m->job_id, QL_JOB_ID_LEN) == 0 &&
-		    memcmp(o->signer, m->signer, QL_PUBKEY_LEN) == 0)
+		if (same_row(o, m))
 			continue;
 		o->state = rest ? QA_MIT_REVERTED : QA_MIT_REPLACED;
 		snprintf(o->cause, sizeof o->cause, "%s", rest ? "ended" : "replaced");

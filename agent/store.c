@@ -31,6 +31,7 @@ enum {
 	ST_MIT_BY_RESOURCE,
 	ST_MIT_DUE,
 	ST_MIT_UNSETTLED,
+	ST_MIT_BY_CAUSE,
 	ST_MIT_NEXT,
 	ST_EVENT_ADD,
 	ST_EVENTS,
@@ -85,6 +86,7 @@ static const char schema[] =
 	"  state TEXT NOT NULL,"       /* pending | active | reverting | reverted | revert-failed | replaced */
 	"  cause TEXT NOT NULL DEFAULT '', detail TEXT NOT NULL DEFAULT '',"
 	"  by_job BLOB, updated_at INTEGER NOT NULL,"
+	"  shared INTEGER NOT NULL DEFAULT 0," /* another signer's mitigation merged in */
 	"  PRIMARY KEY (job_id, signer));"
 	"CREATE INDEX IF NOT EXISTS mitigations_resource ON mitigations(resource, state);"
 	"CREATE INDEX IF NOT EXISTS mitigations_state ON mitigations(state, expires_at);"
@@ -368,13 +370,13 @@ static enum qa_mit_state mit_state_from(const unsigned char *name)
 
 #define MIT_COLUMNS                                                                                \
 	"job_id, signer, action, handle, resource, undo, incident, created_at, expires_at, state," \
-	" cause, detail, by_job, updated_at"
+	" cause, detail, by_job, updated_at, shared"
 
 static enum ql_err do_mit_put_locked(struct qa_store *st, const struct qa_mitigation *m)
 {
 	sqlite3_stmt *q = ql_db_cached(st->db, &st->stmt[ST_MIT_PUT],
 	                               "INSERT OR REPLACE INTO mitigations (" MIT_COLUMNS
-	                               ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+	                               ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
 	if (q == NULL)
 		return db_fail(st, "prepare mitigation write");
 	sqlite3_bind_blob(q, 1, m->job_id, QL_JOB_ID_LEN, SQLITE_STATIC);
@@ -392,6 +394,7 @@ static enum ql_err do_mit_put_locked(struct qa_store *st, const struct qa_mitiga
 	if (m->has_by_job)
 		sqlite3_bind_blob(q, 13, m->by_job, QL_JOB_ID_LEN, SQLITE_STATIC);
 	sqlite3_bind_int64(q, 14, m->updated_at);
+	sqlite3_bind_int(q, 15, m->shared);
 	int rc = sqlite3_step(q);
 	ql_db_release(q);
 	return rc == SQLITE_DONE ? QL_OK : db_fail(st, "write mitigation");
@@ -419,6 +422,7 @@ static void mit_row(sqlite3_stmt *q, struct qa_mitigation *m)
 		m->has_by_job = true;
 	}
 	m->updated_at = sqlite3_column_int64(q, 13);
+	m->shared = sqlite3_column_int(q, 14) != 0;
 }
 
 static enum ql_err do_mit_query_locked(struct qa_store *st, enum qa_mit_query which,
@@ -435,17 +439,20 @@ static enum ql_err do_mit_query_locked(struct qa_store *st, enum qa_mit_query wh
 			      " expires_at > 0 AND expires_at <= ? ORDER BY expires_at, rowid",
 		[QA_MQ_UNSETTLED] = "SELECT " MIT_COLUMNS " FROM mitigations WHERE"
 				    " state IN ('pending', 'reverting') ORDER BY created_at, rowid",
+		[QA_MQ_BY_CAUSE] = "SELECT " MIT_COLUMNS " FROM mitigations WHERE by_job = ?"
+		                   " ORDER BY created_at, rowid",
 	};
 	static const int slot[] = {[QA_MQ_BY_JOB] = ST_MIT_BY_JOB,
 	                           [QA_MQ_HELD] = ST_MIT_BY_RESOURCE,
 	                           [QA_MQ_DUE] = ST_MIT_DUE,
-	                           [QA_MQ_UNSETTLED] = ST_MIT_UNSETTLED};
+	                           [QA_MQ_UNSETTLED] = ST_MIT_UNSETTLED,
+	                           [QA_MQ_BY_CAUSE] = ST_MIT_BY_CAUSE};
 	*out = NULL;
 	*n_out = 0;
 	sqlite3_stmt *q = ql_db_cached(st->db, &st->stmt[slot[which]], sql[which]);
 	if (q == NULL)
 		return db_fail(st, "prepare mitigation query");
-	if (which == QA_MQ_BY_JOB)
+	if (which == QA_MQ_BY_JOB || which == QA_MQ_BY_CAUSE)
 		sqlite3_bind_blob(q, 1, key, QL_JOB_ID_LEN, SQLITE_STATIC);
 	else if (which == QA_MQ_HELD)
 		sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);

@@ -98,8 +98,9 @@ struct qa_mitigation {
 	enum qa_mit_state state;
 	char cause[16];
 	char detail[QL_MAX_DETAIL + 1];
-	uint8_t by_job[QL_JOB_ID_LEN]; /* the job that ended or replaced it */
+	uint8_t by_job[QL_JOB_ID_LEN]; /* the last job that changed it (undo, extend, ...) */
 	bool has_by_job;
+	bool shared; /* another signer's mitigation was merged into it (takeover) */
 };
 
 enum qa_mit_query {
@@ -107,6 +108,7 @@ enum qa_mit_query {
 	QA_MQ_HELD,      /* key: resource; pending, active or revert-failed, oldest first */
 	QA_MQ_DUE,       /* active with 0 < expires_at <= now */
 	QA_MQ_UNSETTLED, /* pending or reverting: a crash interrupted them */
+	QA_MQ_BY_CAUSE,  /* key: job id of the last job that changed them (by_job) */
 };
 
 /* Insert or replace the row of (m->job_id, m->signer). */
