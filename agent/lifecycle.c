@@ -147,12 +147,12 @@ enum ql_err qa_life_check_ttl(const struct qa_signer *s, const Quell__Command *c
 {
 	bool extend = strcmp(c->action, "extend") == 0;
 	char d[32];
-	if (c->ttl_seconds && !reversible && !extend) {
-		snprintf(detail, len, "%s cannot be reverted, so a TTL does not apply", c->action);
-		return QL_ERR_BAD_ARGUMENT;
-	}
 	if (strcmp(c->action, "undo") == 0 && c->ttl_seconds) {
 		snprintf(detail, len, "undo takes no TTL");
+		return QL_ERR_BAD_ARGUMENT;
+	}
+	if (c->ttl_seconds && !reversible && !extend) {
+		snprintf(detail, len, "%s cannot be reverted, so a TTL does not apply", c->action);
 		return QL_ERR_BAD_ARGUMENT;
 	}
 	if (extend && c->ttl_seconds == 0) {

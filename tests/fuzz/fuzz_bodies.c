@@ -23,6 +23,7 @@ enum which {
 	W_SELECTOR,
 	W_LABELS,
 	W_TEXT,
+	W_EVENTS, /* appended: the first byte of every older seed keeps its meaning */
 	W__COUNT
 };
 
@@ -187,6 +188,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		break;
 	case W_TEXT:
 		fuzz_text(b, n);
+		break;
+	case W_EVENTS:
+		ROUND_TRIP(Quell__AgentEvents, ql_events_decode, quell__agent_events__free_unpacked,
+		           b, n);
 		break;
 	}
 	return 0;

@@ -34,7 +34,8 @@ enum {
 	W_CONTROL_REPLY,
 	W_SELECTOR,
 	W_LABELS,
-	W_TEXT
+	W_TEXT,
+	W_EVENTS
 };
 /* Must match fuzz_exec.c's first-byte bits. */
 enum { X_ALICE = 0, X_BOB = 1, X_CAROL = 2, X_STRANGER = 3, X_RETIME = 0x04, X_RAW = 0x08 };
@@ -367,6 +368,87 @@ static uint8_t *audit_reply(bool audit, bool hostile, size_t *len)
 	return pack(&r.base, len);
 }
 
+/* Mitigation events: valid, or with one field made hostile. */
+enum ev_edit { EV_OK, EV_ID_15, EV_STATE_0, EV_STATE_99, EV_65, EV_BAD_UTF8, EV_NONE };
+
+/*
+ * n events (2, or 65 for EV_65) into e/ep: a maintenance page that expired
+ * and a flag whose undo failed (by a job), the second one edited.
+ */
+static size_t mit_events(enum ev_edit edit, Quell__MitigationEvent *e, Quell__MitigationEvent **ep)
+{
+	static uint8_t id[QL_JOB_ID_LEN], by[QL_JOB_ID_LEN];
+	memset(id, 0xa1, sizeof id);
+	memset(by, 0xb2, sizeof by);
+	size_t n = edit == EV_65 ? QL_MAX_EVENTS + 1 : edit == EV_NONE ? 0 : 2;
+	for (size_t i = 0; i < n; i++) {
+		quell__mitigation_event__init(&e[i]);
+		e[i].mitigation.data = id;
+		e[i].mitigation.len = sizeof id;
+		e[i].state = QUELL__MITIGATION_STATE__MITIGATION_REVERTED;
+		e[i].cause = "expired";
+		e[i].detail = "maintenance off (removed /srv/www/maintenance.html)";
+		e[i].at = T0 + 60;
+		ep[i] = &e[i];
+	}
+	if (n < 2)
+		return n;
+	e[1].state = QUELL__MITIGATION_STATE__MITIGATION_REVERT_FAILED;
+	e[1].cause = "undo";
+	e[1].detail = "cannot revert: flags checkout_v2: /srv/app/flags.json is not a JSON object";
+	e[1].by_job.data = by;
+	e[1].by_job.len = sizeof by;
+	if (edit == EV_ID_15)
+		e[1].mitigation.len = 15;
+	else if (edit == EV_STATE_0)
+		e[1].state = QUELL__MITIGATION_STATE__MITIGATION_UNSPECIFIED;
+	else if (edit == EV_STATE_99)
+		e[1].state = (Quell__MitigationState)99;
+	else if (edit == EV_BAD_UTF8)
+		e[1].detail = "flags x: on -> off \xc3\x28 \xed\xa0\x80";
+	return n;
+}
+
+/* Agent -> coordinator: events no job caused. */
+static uint8_t *agent_events(enum ev_edit edit, size_t *len)
+{
+	Quell__MitigationEvent e[QL_MAX_EVENTS + 1], *ep[QL_MAX_EVENTS + 1];
+	Quell__AgentEvents a = QUELL__AGENT_EVENTS__INIT;
+	a.hostname = "web-1";
+	a.time = T0 + 61;
+	a.n_events = mit_events(edit, e, ep);
+	a.events = ep;
+	return pack(&a.base, len);
+}
+
+/* The result of job 0xb2.. with what it did to mitigations: it took one over. */
+static uint8_t *result_mitigations(enum ev_edit edit, size_t *len)
+{
+	Quell__MitigationEvent e[QL_MAX_EVENTS + 1], *ep[QL_MAX_EVENTS + 1];
+	size_t n = mit_events(edit, e, ep);
+	e[0].state = QUELL__MITIGATION_STATE__MITIGATION_REPLACED;
+	e[0].cause = "replaced";
+	e[0].by_job = e[1].by_job;
+	if (edit == EV_OK) {
+		e[1].state = QUELL__MITIGATION_STATE__MITIGATION_ACTIVE;
+		e[1].cause = "created";
+		e[1].expires_at = T0 + 600;
+		e[1].detail = "maintenance";
+		e[1].mitigation = e[1].by_job;
+		e[1].by_job.len = 0;
+	}
+	Quell__Result r = QUELL__RESULT__INIT;
+	r.job_id = e[0].by_job;
+	r.hostname = "web-1";
+	r.status = QUELL__STATUS__STATUS_OK;
+	r.detail = "maintenance on (/srv/www/maintenance.html, replaced)";
+	r.started_at = T0;
+	r.finished_at = T0 + 1;
+	r.mitigations = ep;
+	r.n_mitigations = n;
+	return pack(&r.base, len);
+}
+
 /* Rewrite fields of a sealed envelope (the attacker's edits). */
 static uint8_t *edit(const uint8_t *env, size_t len, uint32_t version, int kind, size_t signer_len,
                      size_t *out_len)
@@ -561,6 +643,31 @@ static void bodies_corpus(void)
 	b = audit_reply(true, false, &n);
 	put1("bodies", "control-reply-audit", W_CONTROL_REPLY, b, n);
 	free(b);
+
+	static const struct {
+		enum ev_edit edit;
+		const char *events, *result;
+	} ev_seeds[] = {
+		{EV_OK, "events", "result-mitigations"},
+		{EV_ID_15, "hostile-events-id-15", "hostile-result-mitigation-id-15"},
+		{EV_STATE_0, "hostile-events-state-0", "hostile-result-mitigation-state-0"},
+		{EV_STATE_99, "hostile-events-state-99", NULL},
+		{EV_65, "hostile-events-65", "hostile-result-mitigations-65"},
+		{EV_BAD_UTF8, "hostile-events-bad-utf8", NULL},
+		{EV_NONE, "hostile-events-none", NULL},
+	};
+	for (size_t i = 0; i < sizeof ev_seeds / sizeof ev_seeds[0]; i++) {
+		b = agent_events(ev_seeds[i].edit, &n);
+		put1("bodies", ev_seeds[i].events, W_EVENTS, b, n);
+		if (i == 0)
+			put1("bodies", "events-truncated", W_EVENTS, b, n - 7);
+		free(b);
+		if (ev_seeds[i].result == NULL)
+			continue;
+		b = result_mitigations(ev_seeds[i].edit, &n);
+		put1("bodies", ev_seeds[i].result, W_RESULT, b, n);
+		free(b);
+	}
 
 	static const char sel1[] = "role=web,dc=east|west";
 	static const char sel2[] = "host=web-*\0web-1\0role=web,dc=east";
