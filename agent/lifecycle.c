@@ -245,13 +245,15 @@ enum ql_err qa_life_check(const struct qa_exec_env *x, const uint8_t signer[QL_P
 		if (strcmp(rows[i].handle, c->handle) != 0)
 			continue;
 		found = true;
-		if (undo ? !may_undo(x, signer, &rows[i]) : !may_extend(x, signer, &rows[i], until)) {
-			snprintf(detail, len,
-			         undo ? "denied: the policy allows this signer neither undo on '%s' nor "
-			                "to take back this mitigation (not its own, or shared)"
-			              : "denied: extending here would revert sooner (or give a TTL to "
-			                "a mitigation without one), which takes undo rights on '%s'",
-			         c->handle);
+		if (undo ? !may_undo(x, signer, &rows[i])
+		         : !may_extend(x, signer, &rows[i], until)) {
+			snprintf(
+				detail, len,
+				undo ? "denied: the policy allows this signer neither undo on '%s' nor "
+				       "to take back this mitigation (not its own, or shared)"
+				     : "denied: extending here would revert sooner (or give a TTL to "
+				       "a mitigation without one), which takes undo rights on '%s'",
+				c->handle);
 			err = QL_ERR_DENIED;
 		}
 	}
@@ -393,8 +395,8 @@ static enum ql_err settle_row(const struct qa_exec_env *x, struct qa_mitigation 
 			continue;
 		if (first)
 			take_over(m, &older[i]);
-		else if (m->expires_at && (older[i].expires_at == 0 ||
-		                           older[i].expires_at > m->expires_at))
+		else if (m->expires_at &&
+		         (older[i].expires_at == 0 || older[i].expires_at > m->expires_at))
 			m->expires_at = older[i].expires_at;
 		m->shared = m->shared || older[i].shared ||
 		            memcmp(m->signer, older[i].signer, QL_PUBKEY_LEN) != 0;

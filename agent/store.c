@@ -440,7 +440,7 @@ static enum ql_err do_mit_query_locked(struct qa_store *st, enum qa_mit_query wh
 		[QA_MQ_UNSETTLED] = "SELECT " MIT_COLUMNS " FROM mitigations WHERE"
 				    " state IN ('pending', 'reverting') ORDER BY created_at, rowid",
 		[QA_MQ_BY_CAUSE] = "SELECT " MIT_COLUMNS " FROM mitigations WHERE by_job = ?"
-		                   " ORDER BY created_at, rowid",
+				   " ORDER BY created_at, rowid",
 	};
 	static const int slot[] = {[QA_MQ_BY_JOB] = ST_MIT_BY_JOB,
 	                           [QA_MQ_HELD] = ST_MIT_BY_RESOURCE,

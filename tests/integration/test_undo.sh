@@ -68,6 +68,21 @@ expect_exit 0 q undo "$(newest)"
 assert_contains "2 ok"
 same_as_before
 
+# Two rollbacks in a row: the second takes the first over; its undo goes back
+# to where the first started.
+for h in "${HOSTS[@]}"; do
+	mkdir "$FLEET/hosts/$h/app/releases/v0"
+	echo v0 >"$FLEET/hosts/$h/app/releases/v0/VERSION"
+done
+first=$(q rollback app --json | jq -r .job)
+expect_exit 0 q rollback app
+[[ "$(readlink "$H1/app/current")" == releases/v0 ]] || fail "two rollbacks did not reach v0"
+expect_exit 1 q undo "$first"
+assert_contains "taken over"
+expect_exit 0 q undo "$(newest)"
+assert_contains "2 ok"
+same_as_before
+
 # scale, then undo: as many memcached instances as before (none).
 expect_exit 0 q scale cache 2 -t host=host-001
 port_listening "$QUELL_CACHE_BASE" || fail "scale started no memcached"

@@ -271,18 +271,30 @@ static void test_undo_policy(void **state)
 	assert_int_equal(flag_value(f, "x"), 0);
 	check_row(f, a.id, QA_MIT_ACTIVE, "created");
 
-	/* Allowed to do it, allowed to take it back: flagger has no `undo` rule. */
-	run(f, &undo, f->flagger, S_OK, "", &j);
+	/* flagger may run flag there but has no `undo` rule: carol's mitigation is
+	 * not its to take back (else a signer allowed one direction would get the
+	 * other on everyone's mitigations) ... */
+	run1(f, &undo, f->flagger, S_REJECTED, "denied");
+	struct spec keep = about("extend", "flags", a.hex, 120);
+	run1(f, &keep, f->flagger, S_REJECTED, "denied");
+	assert_int_equal(flag_value(f, "x"), 0);
+	/* ... but carol (undo allowed, via '*') may. */
+	run(f, &undo, f->carol, S_OK, "", &j);
 	assert_int_equal(flag_value(f, "x"), 1);
 	check_event(j.r->mitigations[0], a.id, REVERTED, "undo", j.id);
 	job_fini(&j);
 
-	/* ... and to keep it longer. */
+	/* Allowed to do it, allowed to take it back: its own, without an `undo` rule. */
 	struct spec offy = flag("y", "off");
-	run(f, &offy, f->carol, S_OK, "", &b);
+	run(f, &offy, f->flagger, S_OK, "", &b);
+	/* ... and to keep it longer, or bring the revert forward (its own). */
 	extend = about("extend", "flags", b.hex, 120);
 	run(f, &extend, f->flagger, S_OK, "", &j);
 	check_event(j.r->mitigations[0], b.id, ACTIVE, "extend", j.id);
+	job_fini(&j);
+	undo = about("undo", "flags", b.hex, 0);
+	run(f, &undo, f->flagger, S_OK, "", &j);
+	check_event(j.r->mitigations[0], b.id, REVERTED, "undo", j.id);
 	job_fini(&j);
 	/* An id this host does not know gives nothing to go by: denied. */
 	char unknown[2 * QL_JOB_ID_LEN + 1];
@@ -346,11 +358,15 @@ static void test_extend(void **state)
 
 	extend.ttl = 0;
 	run1(f, &extend, f->carol, S_REJECTED, "bad-argument");
-	/* robot may run maintenance on site: so extend it, within its own max_ttl. */
-	extend.ttl = 3600;
-	run1(f, &extend, f->robot, S_REJECTED, "ttl-too-long");
+	/* robot may run maintenance on site, but this is carol's: robot may not
+	 * bring its revert forward (that is an undo), nor push it (no extend rule). */
 	extend.ttl = 120;
-	run(f, &extend, f->robot, S_OK, "", &j);
+	run1(f, &extend, f->robot, S_REJECTED, "denied");
+	extend.ttl = 3000;
+	run1(f, &extend, f->robot, S_REJECTED, "denied");
+	/* carol may, both ways. */
+	extend.ttl = 120;
+	run(f, &extend, f->carol, S_OK, "", &j);
 	assert_near(j.r->mitigations[0]->expires_at, ql_now() + 120);
 	job_fini(&j);
 
@@ -708,6 +724,57 @@ static void test_redelivery(void **state)
 	job_fini(&b);
 }
 
+/*
+ * A takeover never shortens what it takes over: robot's 60 s TTL on top of
+ * carol's mitigation without one does not end carol's; and the merged
+ * mitigation is shared, so robot (no undo rule) cannot take it back.
+ */
+static void test_takeover_keeps_lifetime(void **state)
+{
+	struct fixture *f = *state;
+	struct job a, b, u;
+	struct spec on = maint("on", "carol's", 0);
+	run(f, &on, f->carol, S_OK, "", &a);
+	struct spec on2 = maint("on", "robot's", 60);
+	run(f, &on2, f->robot, S_OK, "", &b);
+	assert_page(f, "robot's\n");
+	struct qa_mitigation m;
+	assert_true(row(f, b.id, &m));
+	assert_int_equal(m.state, QA_MIT_ACTIVE);
+	assert_int_equal(m.expires_at, 0);
+	assert_true(m.shared);
+	check_row(f, a.id, QA_MIT_REPLACED, "replaced");
+	qa_life_expire(&f->x, ql_now() + 61);
+	assert_page(f, "robot's\n");
+	struct spec undo = about("undo", "site", b.hex, 0);
+	run1(f, &undo, f->robot, S_REJECTED, "denied");
+	assert_page(f, "robot's\n");
+	run(f, &undo, f->carol, S_OK, "", &u);
+	assert_page(f, NULL); /* the state before both */
+	job_fini(&u);
+	job_fini(&b);
+	job_fini(&a);
+}
+
+/* A command that changes nothing takes nothing over: the first one's TTL still holds. */
+static void test_noop_keeps_ttl(void **state)
+{
+	struct fixture *f = *state;
+	struct job a, b;
+	struct spec off = flag("x", "off");
+	off.ttl = 60;
+	run(f, &off, f->carol, S_OK, "", &a);
+	struct spec again = flag("x", "off");
+	run(f, &again, f->carol, S_OK, "", &b);
+	assert_int_equal(b.r->n_mitigations, 0);
+	check_row(f, a.id, QA_MIT_ACTIVE, "created");
+	qa_life_expire(&f->x, ql_now() + 61);
+	assert_int_equal(flag_value(f, "x"), 1);
+	check_row(f, a.id, QA_MIT_REVERTED, "expired");
+	job_fini(&b);
+	job_fini(&a);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -728,6 +795,8 @@ int main(void)
 		T(test_recover),
 		T(test_recover_takeover),
 		T(test_redelivery),
+		T(test_takeover_keeps_lifetime),
+		T(test_noop_keeps_ttl),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
