@@ -145,11 +145,13 @@ struct qa_agent {
 	int64_t next_prune; /* when the executor next forgets old job ids */
 	bool prune_due;
 	/* Mitigations (lifecycle.c), looked after in the executor's turns. */
-	bool recovered;           /* what a crash left unsettled was settled */
-	int64_t next_expiry;      /* the earliest TTL; 0: none (only serve() uses it) */
-	int64_t events_sent_upto; /* events up to this store id are in the outboxes */
-	int64_t events_acked;     /* ... and up to this one the coordinator has */
-	bool ack_due;             /* events_acked moved: forget them in the store */
+	bool started;        /* the first turn (TTLs that ran out while stopped) is done */
+	int64_t next_expiry; /* the earliest TTL; 0: none (only serve() uses it) */
+	/* One batch of stored events in flight at a time: an answer to it means
+	 * the coordinator has every event up to its last id. */
+	bool events_in_flight;
+	int64_t events_acked; /* store ids up to this one the coordinator has */
+	bool ack_due;         /* events_acked moved: forget them in the store */
 	bool stopping;
 	void (*observe)(void *arg, enum qa_event ev, const uint8_t job_id[QL_JOB_ID_LEN]);
 	void *observe_arg;
@@ -405,6 +407,7 @@ static void carried_acked(struct slot *sl)
 	struct qa_agent *a = sl->link->agent;
 	if (m->events_upto > a->events_acked) {
 		a->events_acked = m->events_upto;
+		a->events_in_flight = false;
 		a->ack_due = true;
 		submit(a); /* the store forgets them in the executor's turn */
 	}
@@ -624,62 +627,70 @@ static void batch_add(void *arg, int64_t id, const uint8_t *ev, size_t len)
 
 static void send_events(struct qa_agent *a)
 {
-	for (;;) {
-		struct events_batch b = {.last = a->events_sent_upto};
-		if (qa_store_events(a->store, a->events_sent_upto, QL_MAX_EVENTS, batch_add, &b) !=
-		            QL_OK ||
-		    b.last == a->events_sent_upto)
-			return;
-		Quell__AgentEvents ae = QUELL__AGENT_EVENTS__INIT;
-		ae.hostname = a->cfg->hostname;
-		ae.time = ql_now();
-		ae.events = b.ev;
-		ae.n_events = b.n;
-		uint8_t *body = NULL, *env = NULL;
-		size_t body_len, env_len;
-		enum ql_err err = b.n ? ql_pack(&ae.base, &body, &body_len) : QL_OK;
-		if (b.n && err == QL_OK)
-			err = ql_envelope_seal(QUELL__KIND__KIND_EVENTS, a->key, body, body_len,
-			                       &env, &env_len);
-		free(body);
-		for (size_t i = 0; i < b.n; i++)
-			quell__mitigation_event__free_unpacked(b.ev[i], NULL);
-		if (err != QL_OK) {
-			ql_error("could not sign mitigation events: %s; they go out later",
-			         ql_strerror(err));
-			return;
-		}
-		a->events_sent_upto = b.last;
-		pthread_mutex_lock(&a->lock);
-		for (size_t i = 0; env && i < a->n_links && !a->stopping; i++) {
-			uint8_t *copy = i + 1 < a->n_links ? malloc(env_len) : env;
-			if (copy == NULL)
-				continue;
-			if (copy != env)
-				memcpy(copy, env, env_len);
-			struct outmsg *m = outbox_add(&a->links[i], copy, env_len, NULL);
-			if (m)
-				m->events_upto = b.last;
-			outbox_kick(&a->links[i]);
-			if (copy == env)
-				env = NULL;
-		}
-		pthread_mutex_unlock(&a->lock);
-		free(env);
+	pthread_mutex_lock(&a->lock);
+	bool busy = a->events_in_flight || a->stopping;
+	int64_t after = a->events_acked;
+	pthread_mutex_unlock(&a->lock);
+	if (busy)
+		return;
+	struct events_batch b = {.last = after};
+	if (qa_store_events(a->store, after, QL_MAX_EVENTS, batch_add, &b) != QL_OK ||
+	    b.last == after)
+		return;
+	Quell__AgentEvents ae = QUELL__AGENT_EVENTS__INIT;
+	ae.hostname = a->cfg->hostname;
+	ae.time = ql_now();
+	ae.events = b.ev;
+	ae.n_events = b.n;
+	uint8_t *body = NULL, *env = NULL;
+	size_t body_len, env_len;
+	enum ql_err err = b.n ? ql_pack(&ae.base, &body, &body_len) : QL_OK;
+	if (b.n && err == QL_OK)
+		err = ql_envelope_seal(QUELL__KIND__KIND_EVENTS, a->key, body, body_len, &env,
+		                       &env_len);
+	free(body);
+	for (size_t i = 0; i < b.n; i++)
+		quell__mitigation_event__free_unpacked(b.ev[i], NULL);
+	if (err != QL_OK) {
+		ql_error("could not sign mitigation events: %s; they go out later",
+		         ql_strerror(err));
+		return;
 	}
+	pthread_mutex_lock(&a->lock);
+	if (env == NULL) { /* only unreadable rows: nothing to send, forget them */
+		a->events_acked = b.last;
+		a->ack_due = true;
+		submit(a);
+	}
+	for (size_t i = 0; env && i < a->n_links && !a->stopping; i++) {
+		uint8_t *copy = i + 1 < a->n_links ? malloc(env_len) : env;
+		if (copy == NULL)
+			continue;
+		if (copy != env)
+			memcpy(copy, env, env_len);
+		if (copy == env)
+			env = NULL;
+		struct outmsg *m = outbox_add(&a->links[i], copy, env_len, NULL);
+		if (m == NULL)
+			continue;
+		m->events_upto = b.last;
+		a->events_in_flight = true;
+		outbox_kick(&a->links[i]);
+	}
+	pthread_mutex_unlock(&a->lock);
+	free(env);
 }
 
 /*
- * The mitigations' part of a turn: settle what a crash left (first turn),
- * revert what is due, send what happened, forget what the coordinator has.
+ * The mitigations' part of a turn: revert what is due (on the first turn,
+ * whatever ran out while the agent was down), send what happened, forget
+ * what the coordinator has.
  */
 static void look_after_mitigations(struct qa_agent *a, bool recover, bool ack, int64_t acked)
 {
 	if (ack && qa_store_events_ack(a->store, acked) != QL_OK)
 		ql_warn("could not forget acknowledged mitigation events; they are sent again");
 	int64_t now = ql_now();
-	if (recover)
-		qa_life_recover(&a->env);
 	if (recover || (a->next_expiry && now >= a->next_expiry)) {
 		qa_life_expire(&a->env, now);
 		a->next_expiry = -1; /* refreshed below */
@@ -699,8 +710,8 @@ static void serve(struct qa_turn *t)
 	pthread_mutex_lock(&a->lock);
 	bool prune = a->prune_due && !a->stopping;
 	a->prune_due = false;
-	bool recover = !a->recovered;
-	a->recovered = true;
+	bool recover = !a->started;
+	a->started = true;
 	bool ack = a->ack_due;
 	a->ack_due = false;
 	int64_t acked = a->events_acked;
@@ -807,6 +818,9 @@ fail:
 enum ql_err qa_agent_start(struct qa_agent *a, char *why, size_t whylen)
 {
 	qa_config_clean_temps(a->cfg);
+	/* What a crash left unsettled, before any command can be admitted (an
+	 * interrupted job's answer carries the settled mitigation). */
+	qa_life_recover(&a->env);
 	/* Not at once: start-up is busy enough (thousands at a time in the simulator). */
 	a->next_prune = ql_now() + PRUNE_EVERY_S;
 	for (size_t i = 0; i < a->cfg->n_coordinators; i++) {

@@ -41,6 +41,8 @@ static Quell__MitigationState wire_state(enum qa_mit_state s)
 		return QUELL__MITIGATION_STATE__MITIGATION_REVERTED;
 	case QA_MIT_REPLACED:
 		return QUELL__MITIGATION_STATE__MITIGATION_REPLACED;
+	case QA_MIT_PENDING: /* in effect, as far as anyone can tell */
+		return QUELL__MITIGATION_STATE__MITIGATION_ACTIVE;
 	default:
 		return QUELL__MITIGATION_STATE__MITIGATION_REVERT_FAILED;
 	}
@@ -117,22 +119,26 @@ bool qa_life_events_pack(const struct qa_life_events *ev, const char *hostname, 
 }
 
 /* An event no job result carries, kept for the coordinator until it has it. */
-static void event_store_ev(const struct qa_exec_env *x, const struct qa_life_event *e)
+static enum ql_err event_store_ev(const struct qa_exec_env *x, const struct qa_life_event *e)
 {
 	Quell__MitigationEvent w;
 	uint8_t buf[512];
 	wire_event(&w, e);
 	size_t n = quell__mitigation_event__get_packed_size(&w);
-	if (n > sizeof buf ||
-	    qa_store_event_add(x->store, buf, quell__mitigation_event__pack(&w, buf)) != QL_OK)
+	enum ql_err err =
+		n > sizeof buf
+			? QL_ERR_TOO_BIG
+			: qa_store_event_add(x->store, buf, quell__mitigation_event__pack(&w, buf));
+	if (err != QL_OK)
 		ql_error("could not keep a mitigation event (%s) for the coordinator", e->cause);
+	return err;
 }
 
-static void event_store(const struct qa_exec_env *x, const struct qa_mitigation *m)
+static enum ql_err event_store(const struct qa_exec_env *x, const struct qa_mitigation *m)
 {
 	struct qa_life_event e;
 	event_of(&e, m);
-	event_store_ev(x, &e);
+	return event_store_ev(x, &e);
 }
 
 /* ---- checks ----------------------------------------------------------------------- */
@@ -484,6 +490,9 @@ static enum ql_err revert_row(const struct qa_exec_env *x, struct qa_mitigation 
 	if (err == QL_OK && !dry_run) {
 		m->state = QA_MIT_REVERTING;
 		snprintf(m->cause, sizeof m->cause, "%s", cause);
+		m->has_by_job = by != NULL; /* recovery tells an undo from a TTL by it */
+		if (by)
+			memcpy(m->by_job, by, QL_JOB_ID_LEN);
 		m->updated_at = ql_now();
 		err = qa_store_mit_put(x->store, m);
 		if (err != QL_OK)
@@ -511,7 +520,14 @@ static enum ql_err revert_row(const struct qa_exec_env *x, struct qa_mitigation 
 	if (by)
 		memcpy(m->by_job, by, QL_JOB_ID_LEN);
 	m->updated_at = ql_now();
-	if (qa_store_mit_put(x->store, m) != QL_OK)
+	/* The row's end and, when no job result carries it, its event: at once. */
+	bool tx = qa_store_tx_begin(x->store) == QL_OK;
+	enum ql_err serr = qa_store_mit_put(x->store, m);
+	if (serr == QL_OK && by == NULL)
+		serr = event_store(x, m);
+	if (tx && qa_store_tx_end(x->store, serr == QL_OK) != QL_OK)
+		serr = QL_ERR_STORE;
+	if (serr != QL_OK)
 		ql_error("could not record the end of a revert (%s); it runs again at restart",
 		         detail);
 	char hex[2 * QL_JOB_ID_LEN + 1];
@@ -650,10 +666,8 @@ void qa_life_expire(const struct qa_exec_env *x, int64_t now)
 		ql_error("cannot read the mitigations due; trying again in a second");
 		return;
 	}
-	for (size_t i = 0; i < n; i++) {
-		(void)revert_row(x, &rows[i], "expired", NULL, false);
-		event_store(x, &rows[i]);
-	}
+	for (size_t i = 0; i < n; i++)
+		(void)revert_row(x, &rows[i], "expired", NULL, false); /* stores the event */
 	free(rows);
 }
 
@@ -671,15 +685,20 @@ void qa_life_recover(const struct qa_exec_env *x)
 		if (m->state == QA_MIT_PENDING) {
 			/* The action was interrupted: its effect is unknown, its record is
 			 * not. Settled like a finished one: a TTL still applies. */
-			if (settle_row(x, m, "interrupted", &ev) != QL_OK)
+			bool tx = qa_store_tx_begin(x->store) == QL_OK;
+			enum ql_err err = settle_row(x, m, "interrupted", &ev);
+			for (size_t e = 0; e < ev.n && err == QL_OK; e++)
+				err = event_store_ev(x, &ev.e[e]);
+			if (tx && qa_store_tx_end(x->store, err == QL_OK) != QL_OK)
+				err = QL_ERR_STORE;
+			if (err != QL_OK)
 				ql_error("could not settle an interrupted mitigation");
-			for (size_t e = 0; e < ev.n; e++)
-				event_store_ev(x, &ev.e[e]);
-		} else { /* reverting: reverts are safe to repeat */
+		} else {
+			/* reverting: reverts are safe to repeat. An undo's event goes in
+			 * the undo job's answer (qa_life_job_events), a TTL's to the store. */
 			char cause[16];
 			snprintf(cause, sizeof cause, "%s", m->cause[0] ? m->cause : "expired");
 			(void)revert_row(x, m, cause, m->has_by_job ? m->by_job : NULL, false);
-			event_store(x, m);
 		}
 	}
 	free(rows);
@@ -690,10 +709,14 @@ void qa_life_job_events(const struct qa_exec_env *x, const uint8_t job_id[QL_JOB
 {
 	struct qa_mitigation *rows = NULL;
 	size_t n = 0;
-	if (qa_store_mit_query(x->store, QA_MQ_BY_JOB, job_id, 0, &rows, &n) != QL_OK)
-		return;
-	for (size_t i = 0; i < n; i++)
-		if (rows[i].state != QA_MIT_PENDING && rows[i].state != QA_MIT_REVERTING)
-			event_add(ev, &rows[i]);
-	free(rows);
+	/* The mitigations it created, and those it changed (an undo, an extend, a takeover). */
+	for (int q = 0; q < 2; q++) {
+		if (qa_store_mit_query(x->store, q ? QA_MQ_BY_CAUSE : QA_MQ_BY_JOB, job_id, 0,
+		                       &rows, &n) != QL_OK)
+			return;
+		for (size_t i = 0; i < n; i++)
+			if (rows[i].state != QA_MIT_PENDING && rows[i].state != QA_MIT_REVERTING)
+				event_add(ev, &rows[i]);
+		free(rows);
+	}
 }

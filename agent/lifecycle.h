@@ -91,7 +91,8 @@ QL_NODISCARD enum ql_err qa_life_run(const struct qa_exec_env *x, const struct q
                                      const Quell__Command *c, char *detail, size_t len,
                                      struct qa_life_events *ev);
 
-/* Events for the mitigations job_id created, as they are now (an interrupted job's answer). */
+/* Events for the mitigations job_id created or changed, as they are now (an interrupted job's
+ * answer). */
 void qa_life_job_events(const struct qa_exec_env *x, const uint8_t job_id[QL_JOB_ID_LEN],
                         struct qa_life_events *ev);
 
