@@ -185,6 +185,7 @@ static enum ql_err admit(struct job *j, const struct qa_action **act,
 	ctx->args = c->args;
 	ctx->n_args = c->n_args;
 	ctx->dry_run = c->dry_run;
+	ctx->ttl = c->ttl_seconds;
 	return (*act)->check(ctx);
 }
 

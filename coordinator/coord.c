@@ -191,6 +191,7 @@ void qc_stop(struct qc *c)
 	qc_jobs_free(c);
 	qc_agents_free(c);
 	sqlite3_finalize(c->mit_host_save);
+	sqlite3_finalize(c->mit_host_known);
 	qc_store_close(c->store);
 	qc_config_free(c->cfg);
 	free(c->gone_pipes);

@@ -110,7 +110,7 @@ struct qc_job {
 struct qc {
 	struct qc_config *cfg;
 	struct qc_store *store;
-	struct sqlite3_stmt *mit_host_save; /* mitigations.c, prepared once */
+	struct sqlite3_stmt *mit_host_save, *mit_host_known; /* mitigations.c, prepared once */
 	pthread_mutex_t lock;
 	nng_socket agent_sock, ctl_sock;
 	bool agent_open, ctl_open;

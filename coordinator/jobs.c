@@ -456,9 +456,10 @@ void qc_job_result(struct qc *c, struct qc_agent *a, const void *result, const u
 			if (job->hosts[i].agent == a)
 				h = &job->hosts[i];
 	}
-	/* Signed by the agent and true whatever became of the job: always applied. */
+	/* Signed by the agent and true whatever became of the job (mitigations.c
+	 * checks it is about this agent's own mitigations). */
 	if (r->n_mitigations)
-		qc_mitigations_apply(c, a, r->mitigations, r->n_mitigations, true, job);
+		qc_mitigations_apply(c, a, r->mitigations, r->n_mitigations, true, h ? job : NULL);
 	if (h == NULL) {
 		ql_debug("result from %s for a job it is not part of (late or duplicate)",
 		         a->hostname);

@@ -160,6 +160,21 @@ static void audit_event(struct qc *c, const struct qc_agent *a, const Quell__Mit
 	cJSON_free(data);
 }
 
+static bool host_known(struct qc *c, const uint8_t id[QL_JOB_ID_LEN], const char *hostname)
+{
+	sqlite3 *db = qc_store_db(c->store);
+	sqlite3_stmt *q =
+		ql_db_cached(db, &c->mit_host_known,
+	                     "SELECT 1 FROM mitigation_hosts WHERE id = ? AND hostname = ?");
+	if (q == NULL)
+		return false;
+	sqlite3_bind_blob(q, 1, id, QL_JOB_ID_LEN, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, hostname, -1, SQLITE_STATIC);
+	bool known = sqlite3_step(q) == SQLITE_ROW;
+	ql_db_release(q);
+	return known;
+}
+
 static enum ql_err save_host(struct qc *c, const struct qc_agent *a,
                              const Quell__MitigationEvent *e)
 {
@@ -191,10 +206,19 @@ void qc_mitigations_apply(struct qc *c, const struct qc_agent *a, Quell__Mitigat
 {
 	for (size_t i = 0; i < n; i++) {
 		const Quell__MitigationEvent *e = ev[i];
+		/* A mitigation starts with a result of the job that created it, from a
+		 * host that job targeted; anything else must be about a mitigation this
+		 * host already reported, so an agent cannot write into other hosts'
+		 * mitigations or other incidents' timelines. */
 		bool own = job && memcmp(e->mitigation.data, job->id, QL_JOB_ID_LEN) == 0;
 		if (own && !job->mitigation_saved) {
 			if (save_mitigation(c, job) == QL_OK)
 				job->mitigation_saved = true;
+		}
+		if (!own && !host_known(c, e->mitigation.data, a->hostname)) {
+			ql_debug("event from %s for a mitigation it never reported; ignored",
+			         a->hostname);
+			continue;
 		}
 		if (save_host(c, a, e) != QL_OK)
 			ql_warn("could not record a mitigation event from %s", a->hostname);

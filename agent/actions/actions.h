@@ -24,6 +24,7 @@ struct qa_action_ctx {
 	Quell__Arg *const *args;
 	size_t n_args;
 	bool dry_run;
+	uint32_t ttl;          /* the command's TTL (seconds, 0: none), for check() */
 	const char *state_dir; /* the agent's own state directory (e.g. instance tracking) */
 	int64_t deadline_ms;   /* ql_mono_ms() by which run() must be done (handle timeout) */
 	char *detail;          /* out: one human line */

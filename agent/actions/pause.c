@@ -39,7 +39,17 @@ static const char *const no_args[] = {NULL};
 
 static enum ql_err pause_check(const struct qa_action_ctx *ctx)
 {
-	(void)ctx; /* no arguments; the handle was checked when the config was loaded */
+	/* No arguments; the handle was checked when the config was loaded. Its
+	 * stop/start commands cannot tell whether the worker ran: nothing to
+	 * revert to, so a TTL would end in a failed revert. */
+	const struct qa_handle *h = ctx->handle;
+	if (ctx->ttl && !h->pause_file && h->stop.argv && h->start.argv) {
+		snprintf(ctx->detail, ctx->detail_len,
+		         "%s is paused and resumed by commands that cannot tell its state: no TTL "
+		         "(resume it by hand)",
+		         ctx->handle->name);
+		return QL_ERR_BAD_ARGUMENT;
+	}
 	return QL_OK;
 }
 

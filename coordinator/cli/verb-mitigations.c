@@ -272,8 +272,19 @@ static int lifecycle_exec(int argc, char **argv, const char *action, const char 
 	}
 	const Quell__MitigationInfo *m = r->mitigations[0];
 	char full[2 * QL_JOB_ID_LEN + 1], target[QL_MAX_SELECTOR + 1], handle[QL_MAX_HANDLE + 1],
-		incident[QL_MAX_INCIDENT + 1];
+		incident[QL_MAX_INCIDENT + 1], what[160];
 	ql_hex(m->id.data, QL_JOB_ID_LEN, full);
+	/* The coordinator is not trusted to pick what the operator's key signs. */
+	if (strncmp(full, id, strlen(id)) != 0) {
+		fprintf(stderr,
+		        "quell: the coordinator answered %s for %s; refusing to sign an %s of it\n",
+		        full, id, action);
+		quell__control_reply__free_unpacked(r, NULL);
+		return QCLI_EXIT_NOT_OK;
+	}
+	what_of(m, what, sizeof what);
+	fprintf(stderr, "%s %s: %s, target %s%s%s\n", action, full, what, m->target,
+	        m->incident[0] ? ", incident " : "", m->incident);
 	snprintf(target, sizeof target, "%s", m->target);
 	snprintf(handle, sizeof handle, "%s", m->handle);
 	snprintf(incident, sizeof incident, "%s", m->incident);

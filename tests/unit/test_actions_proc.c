@@ -235,6 +235,12 @@ static void test_pause_by_commands(void **state)
 	                 QL_ERR_ACTION_FAILED);
 	assert_non_null(strstr(r.detail, "not reverted"));
 	ta_assert_file(log, "stop\nstart\nstop\n");
+	/* ... so a TTL, which would end in that failed revert, is refused up front. */
+	setup_run(&r, &h, dir, false, NULL);
+	r.ctx.ttl = 60;
+	assert_int_equal(act("pause", &r), QL_ERR_BAD_ARGUMENT);
+	assert_non_null(strstr(r.detail, "no TTL"));
+	ta_assert_file(log, "stop\nstart\nstop\n");
 	qa_argv_free(&h.stop);
 	qa_argv_free(&h.start);
 	free(log);
