@@ -58,6 +58,22 @@ struct qcli_conn;
  * argv[optind..]). Returns -1 on success, else the exit status to use.
  */
 int qcli_parse(int argc, char **argv, const char *usage, struct qcli_opts *o);
+/* One option of a verb that only reads: a flag, or one that takes a value. */
+struct qcli_opt {
+	const char *name;   /* long name, e.g. "follow" */
+	bool *flag;         /* set when given; or */
+	const char **value; /* its argument */
+};
+/*
+ * The options of a verb that only reads (job, jobs, mitigations, timeline,
+ * audit): --json, --config FILE, --help, and `own` (at most 4, terminated by
+ * a NULL name; may be NULL). Returns -1 on success (positional arguments in
+ * argv[optind..]), else the exit status to use.
+ */
+int qcli_parse_read(int argc, char **argv, const char *usage, const struct qcli_opt *own,
+                    bool *json, const char **config);
+/* Print "usage: quell USAGE" to stderr; returns QCLI_EXIT_USAGE. */
+int qcli_usage(const char *usage);
 /* Load the CLI config and key, dial. Returns NULL after printing why; *exit_code set. */
 struct qcli_conn *qcli_connect(const char *config, int *exit_code);
 void qcli_close(struct qcli_conn *c);
@@ -72,6 +88,11 @@ int qcli_run(const struct qcli_opts *o, const char *action, const char *handle, 
 int qcli_handle_verb(int argc, char **argv, const char *action, const char *usage);
 
 /* output.c */
+struct cJSON;
+/* Print root (pretty) and free it. */
+void qcli_print_json(struct cJSON *root);
+/* "42s", "5m", "3h", "2d": a span of seconds, rounded down (negative: 0s). */
+void qcli_span(int64_t secs, char *buf, size_t len);
 struct qcli_host {
 	char *host, *status, *reason, *detail;
 };

@@ -220,6 +220,60 @@ int qcli_parse(int argc, char **argv, const char *usage, struct qcli_opts *o)
 	return -1;
 }
 
+int qcli_usage(const char *usage)
+{
+	fprintf(stderr, "usage: quell %s\n", usage);
+	return QCLI_EXIT_USAGE;
+}
+
+#define QCLI_MAX_OWN 4
+
+int qcli_parse_read(int argc, char **argv, const char *usage, const struct qcli_opt *own,
+                    bool *json, const char **config)
+{
+	struct option opts[4 + QCLI_MAX_OWN] = {
+		{"json", no_argument, NULL, 'j'},
+		{"config", required_argument, NULL, 'c'},
+		{"help", no_argument, NULL, 'h'},
+	};
+	size_t n_own = 0;
+	for (; own && own[n_own].name; n_own++) {
+		if (n_own == QCLI_MAX_OWN)
+			abort(); /* a programming error, not input */
+		opts[3 + n_own] = (struct option){
+			own[n_own].name, own[n_own].value ? required_argument : no_argument, NULL,
+			256 + (int)n_own};
+	}
+	*json = false;
+	*config = getenv("QUELL_CONFIG");
+	optind = 1;
+	int ch;
+	while ((ch = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+		if (ch >= 256 && ch < 256 + (int)n_own) {
+			const struct qcli_opt *o = &own[ch - 256];
+			if (o->value)
+				*o->value = optarg;
+			else
+				*o->flag = true;
+			continue;
+		}
+		switch (ch) {
+		case 'j':
+			*json = true;
+			break;
+		case 'c':
+			*config = optarg;
+			break;
+		case 'h':
+			printf("usage: quell %s\n", usage);
+			return QCLI_EXIT_OK;
+		default:
+			return qcli_usage(usage);
+		}
+	}
+	return -1;
+}
+
 static int cfg_handler(void *user, const char *section, const char *key, const char *value)
 {
 	struct qcli_conn *c = user;

@@ -78,11 +78,30 @@ static void print_json(const struct qcli_job *job, struct qcli_host *hosts, size
 		cJSON_AddStringToObject(h, "detail", hosts[i].detail);
 		cJSON_AddItemToArray(arr, h);
 	}
-	char *text = cJSON_Print(root);
+	qcli_print_json(root);
+}
+
+void qcli_print_json(struct cJSON *root)
+{
+	char *text = root ? cJSON_Print(root) : NULL;
 	if (text)
 		printf("%s\n", text);
 	free(text);
 	cJSON_Delete(root);
+}
+
+void qcli_span(int64_t s, char *buf, size_t len)
+{
+	if (s < 0)
+		s = 0;
+	if (s < 120)
+		snprintf(buf, len, "%llds", (long long)s);
+	else if (s < 7200)
+		snprintf(buf, len, "%lldm", (long long)(s / 60));
+	else if (s < 2 * 86400)
+		snprintf(buf, len, "%lldh", (long long)(s / 3600));
+	else
+		snprintf(buf, len, "%lldd", (long long)(s / 86400));
 }
 
 void qcli_print_results(const struct qcli_job *job, struct qcli_host *hosts, size_t n, bool json,

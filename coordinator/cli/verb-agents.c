@@ -47,11 +47,7 @@ static void print_json(Quell__ControlReply *r)
 			cJSON_AddStringToObject(labels, a->labels[j]->key, a->labels[j]->value);
 		cJSON_AddItemToArray(arr, o);
 	}
-	char *text = cJSON_Print(root);
-	if (text)
-		printf("%s\n", text);
-	free(text);
-	cJSON_Delete(root);
+	qcli_print_json(root);
 }
 
 static int agents_exec(int argc, char **argv)

@@ -34,11 +34,7 @@ static void print_report(const Quell__AuditReport *a, const char *head, bool jso
 			cJSON_AddStringToObject(o, "problem", a->problem);
 		}
 		cJSON_AddStringToObject(o, "head", head);
-		char *text = cJSON_Print(o);
-		if (text)
-			printf("%s\n", text);
-		free(text);
-		cJSON_Delete(o);
+		qcli_print_json(o);
 		return;
 	}
 	if (a->intact)
@@ -53,37 +49,13 @@ static void print_report(const Quell__AuditReport *a, const char *head, bool jso
 
 static int audit_exec(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{"json", no_argument, NULL, 'j'},
-		{"config", required_argument, NULL, 'c'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
-	};
-	const char *config = getenv("QUELL_CONFIG");
-	bool json = false;
-	int ch;
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
-		switch (ch) {
-		case 'j':
-			json = true;
-			break;
-		case 'c':
-			config = optarg;
-			break;
-		case 'h':
-			printf("usage: quell %s\n", AUDIT_USAGE);
-			return QCLI_EXIT_OK;
-		default:
-			fprintf(stderr, "usage: quell %s\n", AUDIT_USAGE);
-			return QCLI_EXIT_USAGE;
-		}
-	}
-	if (optind != argc - 1 || strcmp(argv[optind], "verify") != 0) {
-		fprintf(stderr, "usage: quell %s\n", AUDIT_USAGE);
-		return QCLI_EXIT_USAGE;
-	}
-	int rc;
+	bool json;
+	const char *config;
+	int rc = qcli_parse_read(argc, argv, AUDIT_USAGE, NULL, &json, &config);
+	if (rc >= 0)
+		return rc;
+	if (optind != argc - 1 || strcmp(argv[optind], "verify") != 0)
+		return qcli_usage(AUDIT_USAGE);
 	struct qcli_conn *c = qcli_connect(config, &rc);
 	if (c == NULL)
 		return rc;

@@ -17,36 +17,12 @@
 
 static int job_exec(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{"follow", no_argument, NULL, 'f'},
-		{"json", no_argument, NULL, 'j'},
-		{"config", required_argument, NULL, 'c'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
-	};
-	const char *config = getenv("QUELL_CONFIG");
-	bool follow = false, json = false;
-	int ch;
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "c:fh", opts, NULL)) != -1) {
-		switch (ch) {
-		case 'f':
-			follow = true;
-			break;
-		case 'j':
-			json = true;
-			break;
-		case 'c':
-			config = optarg;
-			break;
-		case 'h':
-			printf("usage: quell %s\n", JOB_USAGE);
-			return QCLI_EXIT_OK;
-		default:
-			fprintf(stderr, "usage: quell %s\n", JOB_USAGE);
-			return QCLI_EXIT_USAGE;
-		}
-	}
+	bool follow = false, json;
+	const char *config;
+	const struct qcli_opt own[] = {{"follow", &follow, NULL}, {NULL, NULL, NULL}};
+	int rc = qcli_parse_read(argc, argv, JOB_USAGE, own, &json, &config);
+	if (rc >= 0)
+		return rc;
 	uint8_t id[QL_JOB_ID_LEN];
 	if (argc - optind != 1 || !ql_unhex(argv[optind], id, sizeof id)) {
 		fprintf(stderr, "quell: a job id is %d hex digits (see quell jobs)\n",

@@ -49,22 +49,6 @@ static void what_of(const Quell__JobInfo *j, char *buf, size_t len)
 		snprintf(buf + off, len - off, " (dry run)");
 }
 
-/* "42s", "5m", "3h", "2d": how long ago it was submitted. */
-static void age_of(int64_t created_ms, char *buf, size_t len)
-{
-	int64_t s = ql_now() - created_ms / 1000;
-	if (s < 0)
-		s = 0;
-	if (s < 120)
-		snprintf(buf, len, "%llds", (long long)s);
-	else if (s < 7200)
-		snprintf(buf, len, "%lldm", (long long)(s / 60));
-	else if (s < 2 * 86400)
-		snprintf(buf, len, "%lldh", (long long)(s / 3600));
-	else
-		snprintf(buf, len, "%lldd", (long long)(s / 86400));
-}
-
 static void print_json(const Quell__ControlReply *r)
 {
 	cJSON *root = cJSON_CreateObject();
@@ -95,11 +79,7 @@ static void print_json(const Quell__ControlReply *r)
 		cJSON_AddNumberToObject(o, "in_progress", j->in_progress);
 		cJSON_AddItemToArray(arr, o);
 	}
-	char *text = cJSON_Print(root);
-	if (text)
-		printf("%s\n", text);
-	free(text);
-	cJSON_Delete(root);
+	qcli_print_json(root);
 }
 
 static void print_table(const Quell__ControlReply *r)
@@ -110,7 +90,7 @@ static void print_table(const Quell__ControlReply *r)
 		const Quell__JobInfo *j = r->jobs[i];
 		char hex[2 * QL_JOB_ID_LEN + 1], age[24], what[160], hosts[160];
 		ql_hex(j->job_id.data, QL_JOB_ID_LEN, hex);
-		age_of(j->created_ms, age, sizeof age);
+		qcli_span(ql_now() - j->created_ms / 1000, age, sizeof age);
 		what_of(j, what, sizeof what);
 		struct count c[7];
 		counts_of(j, c);
@@ -130,49 +110,24 @@ static void print_table(const Quell__ControlReply *r)
 
 static int jobs_exec(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{"limit", required_argument, NULL, 'l'},
-		{"json", no_argument, NULL, 'j'},
-		{"config", required_argument, NULL, 'c'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
-	};
-	const char *config = getenv("QUELL_CONFIG");
-	bool json = false;
+	bool json;
+	const char *config, *limit_arg = NULL;
+	const struct qcli_opt own[] = {{"limit", NULL, &limit_arg}, {NULL, NULL, NULL}};
+	int rc = qcli_parse_read(argc, argv, JOBS_USAGE, own, &json, &config);
+	if (rc >= 0)
+		return rc;
 	long limit = JOBS_DEFAULT;
-	int ch;
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
-		switch (ch) {
-		case 'l': {
-			char *end;
-			limit = strtol(optarg, &end, 10);
-			if (*end || limit < 1 || limit > QL_MAX_JOBS_LIST) {
-				fprintf(stderr, "quell: --limit takes a number from 1 to %d\n",
-				        QL_MAX_JOBS_LIST);
-				return QCLI_EXIT_USAGE;
-			}
-			break;
-		}
-		case 'j':
-			json = true;
-			break;
-		case 'c':
-			config = optarg;
-			break;
-		case 'h':
-			printf("usage: quell %s\n", JOBS_USAGE);
-			return QCLI_EXIT_OK;
-		default:
-			fprintf(stderr, "usage: quell %s\n", JOBS_USAGE);
+	if (limit_arg) {
+		char *end;
+		limit = strtol(limit_arg, &end, 10);
+		if (*end || end == limit_arg || limit < 1 || limit > QL_MAX_JOBS_LIST) {
+			fprintf(stderr, "quell: --limit takes a number from 1 to %d\n",
+			        QL_MAX_JOBS_LIST);
 			return QCLI_EXIT_USAGE;
 		}
 	}
-	if (optind != argc) {
-		fprintf(stderr, "usage: quell %s\n", JOBS_USAGE);
-		return QCLI_EXIT_USAGE;
-	}
-	int rc;
+	if (optind != argc)
+		return qcli_usage(JOBS_USAGE);
 	struct qcli_conn *c = qcli_connect(config, &rc);
 	if (c == NULL)
 		return rc;

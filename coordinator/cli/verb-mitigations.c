@@ -28,21 +28,6 @@
 #define UNDO_USAGE "undo ID [-n] [--reason TEXT] [--incident NAME] ..."
 #define EXTEND_USAGE "extend ID --ttl DURATION [-n] [--reason TEXT] [--incident NAME] ..."
 
-/* "14m", "2h": a span of seconds, rounded down, for the table. */
-static void span_of(int64_t s, char *buf, size_t len)
-{
-	if (s < 0)
-		s = 0;
-	if (s < 120)
-		snprintf(buf, len, "%llds", (long long)s);
-	else if (s < 7200)
-		snprintf(buf, len, "%lldm", (long long)(s / 60));
-	else if (s < 2 * 86400)
-		snprintf(buf, len, "%lldh", (long long)(s / 3600));
-	else
-		snprintf(buf, len, "%lldd", (long long)(s / 86400));
-}
-
 static void what_of(const Quell__MitigationInfo *m, char *buf, size_t len)
 {
 	size_t off = (size_t)snprintf(buf, len, "%s %s", m->action, m->handle);
@@ -115,11 +100,7 @@ static void print_json(const Quell__ControlReply *r)
 		}
 		cJSON_AddItemToArray(arr, o);
 	}
-	char *text = cJSON_Print(root);
-	if (text)
-		printf("%s\n", text);
-	free(text);
-	cJSON_Delete(root);
+	qcli_print_json(root);
 }
 
 static void print_table(const Quell__ControlReply *r, bool all)
@@ -132,10 +113,10 @@ static void print_table(const Quell__ControlReply *r, bool all)
 		char hex[2 * QL_JOB_ID_LEN + 1], since[16], expires[24] = "-", what[160],
 							    hosts[160];
 		ql_hex(m->id.data, QL_JOB_ID_LEN, hex);
-		span_of(now - m->since, since, sizeof since);
+		qcli_span(now - m->since, since, sizeof since);
 		if (m->expires_at) {
 			char in[16];
-			span_of(m->expires_at - now, in, sizeof in);
+			qcli_span(m->expires_at - now, in, sizeof in);
 			snprintf(expires, sizeof expires, "in %s", in);
 		}
 		what_of(m, what, sizeof what);
@@ -156,7 +137,7 @@ static void print_table(const Quell__ControlReply *r, bool all)
 			char left[40] = "";
 			if (strcmp(h->state, "active") == 0 && h->expires_at) {
 				char in[16];
-				span_of(h->expires_at - now, in, sizeof in);
+				qcli_span(h->expires_at - now, in, sizeof in);
 				snprintf(left, sizeof left, " (reverts in %s)", in);
 			}
 			printf("%-12s  %-24s %s%s %s: %s\n", "", h->hostname, h->state, left,
@@ -183,41 +164,14 @@ static Quell__ControlReply *list(struct qcli_conn *c, bool all, const char *id, 
 
 static int list_exec(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{"all", no_argument, NULL, 'a'},
-		{"json", no_argument, NULL, 'j'},
-		{"config", required_argument, NULL, 'c'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
-	};
-	const char *config = getenv("QUELL_CONFIG");
-	bool json = false, all = false;
-	int ch;
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "ac:h", opts, NULL)) != -1) {
-		switch (ch) {
-		case 'a':
-			all = true;
-			break;
-		case 'j':
-			json = true;
-			break;
-		case 'c':
-			config = optarg;
-			break;
-		case 'h':
-			printf("usage: quell %s\n", LIST_USAGE);
-			return QCLI_EXIT_OK;
-		default:
-			fprintf(stderr, "usage: quell %s\n", LIST_USAGE);
-			return QCLI_EXIT_USAGE;
-		}
-	}
-	if (optind != argc) {
-		fprintf(stderr, "usage: quell %s\n", LIST_USAGE);
-		return QCLI_EXIT_USAGE;
-	}
-	int rc;
+	bool json, all = false;
+	const char *config;
+	const struct qcli_opt own[] = {{"all", &all, NULL}, {NULL, NULL, NULL}};
+	int rc = qcli_parse_read(argc, argv, LIST_USAGE, own, &json, &config);
+	if (rc >= 0)
+		return rc;
+	if (optind != argc)
+		return qcli_usage(LIST_USAGE);
 	struct qcli_conn *c = qcli_connect(config, &rc);
 	if (c == NULL)
 		return rc;

@@ -188,11 +188,7 @@ static void print_json(const struct timeline *tl)
 		cJSON_AddItemToObject(o, "data", data ? data : cJSON_CreateString(r->data));
 		cJSON_AddItemToArray(arr, o);
 	}
-	char *text = cJSON_Print(root);
-	if (text)
-		printf("%s\n", text);
-	free(text);
-	cJSON_Delete(root);
+	qcli_print_json(root);
 }
 
 /* ---- markdown ---------------------------------------------------------------------- */
@@ -340,45 +336,16 @@ static void print_markdown(const struct timeline *tl)
 
 /* ---- the verb ---------------------------------------------------------------------- */
 
-static int usage_error(void)
-{
-	fprintf(stderr, "usage: quell %s\n", TIMELINE_USAGE);
-	return QCLI_EXIT_USAGE;
-}
-
 static int timeline_exec(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{"json", no_argument, NULL, 'j'},
-		{"markdown", no_argument, NULL, 'm'},
-		{"config", required_argument, NULL, 'c'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
-	};
-	const char *config = getenv("QUELL_CONFIG");
-	bool json = false, markdown = false;
-	int ch;
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
-		switch (ch) {
-		case 'j':
-			json = true;
-			break;
-		case 'm':
-			markdown = true;
-			break;
-		case 'c':
-			config = optarg;
-			break;
-		case 'h':
-			printf("usage: quell %s\n", TIMELINE_USAGE);
-			return QCLI_EXIT_OK;
-		default:
-			return usage_error();
-		}
-	}
+	bool json, markdown = false;
+	const char *config;
+	const struct qcli_opt own[] = {{"markdown", &markdown, NULL}, {NULL, NULL, NULL}};
+	int rc = qcli_parse_read(argc, argv, TIMELINE_USAGE, own, &json, &config);
+	if (rc >= 0)
+		return rc;
 	if (optind != argc - 1 || (json && markdown))
-		return usage_error();
+		return qcli_usage(TIMELINE_USAGE);
 	struct timeline tl = {.incident = argv[optind]};
 	if (!ql_ident_ok(tl.incident, QL_MAX_INCIDENT)) {
 		fprintf(stderr,
@@ -386,7 +353,6 @@ static int timeline_exec(int argc, char **argv)
 		        QL_MAX_INCIDENT);
 		return QCLI_EXIT_USAGE;
 	}
-	int rc;
 	struct qcli_conn *c = qcli_connect(config, &rc);
 	if (c == NULL)
 		return rc;
