@@ -208,30 +208,42 @@ static void md_cell(const char *s)
 	}
 }
 
-/* "ok" for a result: its data's status, else the text up to ':'. */
+/* Per-host records (a job's results, a mitigation's automatic reverts) can be merged. */
+static bool per_host(const Quell__AuditRecord *r)
+{
+	return is_result(r) || strcmp(r->kind, "mitigation") == 0;
+}
+
+/*
+ * "ok" for a result: its data's status, else the text up to ':';
+ * "reverted (expired)" for a mitigation record: its state and cause.
+ */
 static void status_of(const Quell__AuditRecord *r, char *buf, size_t len)
 {
 	cJSON *d = cJSON_Parse(r->data);
-	const cJSON *s = cJSON_GetObjectItemCaseSensitive(d, "status");
-	if (cJSON_IsString(s))
+	const cJSON *s = cJSON_GetObjectItemCaseSensitive(d, is_result(r) ? "status" : "state");
+	const cJSON *cause = cJSON_GetObjectItemCaseSensitive(d, "cause");
+	if (cJSON_IsString(s) && !is_result(r) && cJSON_IsString(cause))
+		snprintf(buf, len, "%s (%s)", s->valuestring, cause->valuestring);
+	else if (cJSON_IsString(s))
 		snprintf(buf, len, "%s", s->valuestring);
 	else
 		snprintf(buf, len, "%.*s", (int)strcspn(r->text, ":"), r->text);
 	cJSON_Delete(d);
 }
 
-/* How many records from i on are results of the same job with the same status. */
+/* How many records from i on are per-host records of the same kind, job and status. */
 static size_t same_results(const struct timeline *tl, size_t i, char *status, size_t len)
 {
 	const Quell__AuditRecord *a = tl->recs[i];
 	status_of(a, status, len);
-	if (!is_result(a) || a->job_id.len != QL_JOB_ID_LEN)
+	if (!per_host(a) || a->job_id.len != QL_JOB_ID_LEN)
 		return 1;
 	size_t k = 1;
 	for (; i + k < tl->n; k++) {
 		const Quell__AuditRecord *b = tl->recs[i + k];
 		char st[64];
-		if (!is_result(b) || b->job_id.len != QL_JOB_ID_LEN ||
+		if (strcmp(a->kind, b->kind) != 0 || b->job_id.len != QL_JOB_ID_LEN ||
 		    memcmp(a->job_id.data, b->job_id.data, QL_JOB_ID_LEN) != 0)
 			break;
 		status_of(b, st, sizeof st);
@@ -244,6 +256,11 @@ static size_t same_results(const struct timeline *tl, size_t i, char *status, si
 /* "ok on 37 hosts: web-1, web-2, ... and 27 more", and what they all said if they agree. */
 static void md_merged(const struct timeline *tl, size_t i, size_t k, const char *status)
 {
+	if (!is_result(tl->recs[i])) { /* a mitigation: its id (the job that created it) */
+		char hex[2 * QL_JOB_ID_LEN + 1];
+		ql_hex(tl->recs[i]->job_id.data, QL_JOB_ID_LEN, hex);
+		printf("mitigation %.12s ", hex);
+	}
 	printf("%s on %zu hosts: ", status, k);
 	for (size_t j = 0; j < k && j < MERGE_NAMES; j++) {
 		fputs(j ? ", " : "", stdout);

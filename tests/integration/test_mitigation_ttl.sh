@@ -57,6 +57,9 @@ for h in "${HOSTS[@]}"; do
 		and .data.cause == "expired" and .data.state == "reverted")] | length == 1' \
 		<<<"$OUT" >/dev/null || fail "no automatic revert of $h in the timeline:$NL$OUT"
 done
+# For the postmortem, the three reverts are one row.
+expect_exit 0 q timeline ttl-test --markdown
+assert_contains "| mitigation | 3 hosts | mitigation ${id:0:12} reverted (expired) on 3 hosts: host-00"
 # Undoing what already reverted is ok, with a note.
 expect_exit 0 q undo "${id:0:10}"
 assert_contains "already reverted"
