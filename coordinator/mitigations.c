@@ -175,18 +175,26 @@ static bool host_known(struct qc *c, const uint8_t id[QL_JOB_ID_LEN], const char
 	return known;
 }
 
+/* Record e for host a; *changed: it said something new (not a late or repeated event). */
 static enum ql_err save_host(struct qc *c, const struct qc_agent *a,
-                             const Quell__MitigationEvent *e)
+                             const Quell__MitigationEvent *e, bool *changed)
 {
 	sqlite3 *db = qc_store_db(c->store);
-	/* Only forward in time: a late or repeated event changes nothing. */
+	/* Only forward in time: a late or repeated event changes nothing. Times
+	 * are seconds: within the same second an end is never undone by an
+	 * "active" that arrives after it. */
 	sqlite3_stmt *q = ql_db_cached(
 		db, &c->mit_host_save,
 		"INSERT INTO mitigation_hosts (id, hostname, state, cause, expires_at, updated_at,"
 		" detail) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id, hostname) DO UPDATE SET"
 		" state = excluded.state, cause = excluded.cause, expires_at = excluded.expires_at,"
 		" updated_at = excluded.updated_at, detail = excluded.detail"
-		" WHERE excluded.updated_at >= mitigation_hosts.updated_at");
+		" WHERE excluded.updated_at > mitigation_hosts.updated_at OR"
+		" (excluded.updated_at = mitigation_hosts.updated_at AND"
+		"  NOT (excluded.state = 'active' AND mitigation_hosts.state != 'active') AND"
+		"  (excluded.state, excluded.cause, excluded.expires_at, excluded.detail) IS NOT"
+		"  (mitigation_hosts.state, mitigation_hosts.cause, mitigation_hosts.expires_at,"
+		"   mitigation_hosts.detail))");
 	if (q == NULL)
 		return db_fail(db, "prepare mitigation host");
 	sqlite3_bind_blob(q, 1, e->mitigation.data, QL_JOB_ID_LEN, SQLITE_STATIC);
@@ -197,6 +205,7 @@ static enum ql_err save_host(struct qc *c, const struct qc_agent *a,
 	sqlite3_bind_int64(q, 6, e->at);
 	sqlite3_bind_text(q, 7, e->detail, -1, SQLITE_STATIC);
 	int rc = sqlite3_step(q);
+	*changed = rc == SQLITE_DONE && sqlite3_changes(db) > 0;
 	ql_db_release(q);
 	return rc == SQLITE_DONE ? QL_OK : db_fail(db, "record mitigation host");
 }
@@ -220,9 +229,12 @@ void qc_mitigations_apply(struct qc *c, const struct qc_agent *a, Quell__Mitigat
 			         a->hostname);
 			continue;
 		}
-		if (save_host(c, a, e) != QL_OK)
+		bool changed = false;
+		if (save_host(c, a, e, &changed) != QL_OK)
 			ql_warn("could not record a mitigation event from %s", a->hostname);
-		if (!in_result) /* a job's result is in the audit log already */
+		/* A job's result is in the audit log already; an event sent again
+		 * (the agent did not hear our answer) is not news. */
+		if (!in_result && changed)
 			audit_event(c, a, e);
 	}
 }
