@@ -253,8 +253,10 @@ static void on_result(struct qc *c, struct qc_rctx *rc, const struct ql_opened *
 		if (ql_events_decode(o->body, o->body_len, &ev) != QL_OK ||
 		    strcmp(ev->hostname, a->hostname) != 0) {
 			ql_warn("malformed mitigation events from %s", a->hostname);
-		} else {
-			qc_mitigations_apply(c, a, ev->events, ev->n_events, false, NULL);
+		} else if (!qc_mitigations_apply(c, a, ev->events, ev->n_events, false, NULL)) {
+			/* Not answered: the agent sends them again when its wait times out. */
+			quell__agent_events__free_unpacked(ev, NULL);
+			return;
 		}
 		if (ev)
 			quell__agent_events__free_unpacked(ev, NULL);

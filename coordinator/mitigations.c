@@ -210,9 +210,10 @@ static enum ql_err save_host(struct qc *c, const struct qc_agent *a,
 	return rc == SQLITE_DONE ? QL_OK : db_fail(db, "record mitigation host");
 }
 
-void qc_mitigations_apply(struct qc *c, const struct qc_agent *a, Quell__MitigationEvent *const *ev,
+bool qc_mitigations_apply(struct qc *c, const struct qc_agent *a, Quell__MitigationEvent *const *ev,
                           size_t n, bool in_result, struct qc_job *job)
 {
+	bool stored = true;
 	for (size_t i = 0; i < n; i++) {
 		const Quell__MitigationEvent *e = ev[i];
 		/* A mitigation starts with a result of the job that created it, from a
@@ -230,13 +231,16 @@ void qc_mitigations_apply(struct qc *c, const struct qc_agent *a, Quell__Mitigat
 			continue;
 		}
 		bool changed = false;
-		if (save_host(c, a, e, &changed) != QL_OK)
+		if (save_host(c, a, e, &changed) != QL_OK) {
 			ql_warn("could not record a mitigation event from %s", a->hostname);
+			stored = false;
+		}
 		/* A job's result is in the audit log already; an event sent again
 		 * (the agent did not hear our answer) is not news. */
 		if (!in_result && changed)
 			audit_event(c, a, e);
 	}
+	return stored;
 }
 
 /* ---- undo and extend: which hosts ------------------------------------------------- */

@@ -16,8 +16,9 @@ QL_NODISCARD enum ql_err qc_mitigations_init(struct qc_store *st);
 /*
  * Events from agent a: in a job's result (`job` if it is still in memory),
  * or on their own (a TTL ran out: these also go into the audit log).
+ * False if the store failed to take one (the agent should send it again).
  */
-void qc_mitigations_apply(struct qc *c, const struct qc_agent *a, Quell__MitigationEvent *const *ev,
+bool qc_mitigations_apply(struct qc *c, const struct qc_agent *a, Quell__MitigationEvent *const *ev,
                           size_t n, bool in_result, struct qc_job *job);
 
 /* The mitigation an undo/extend command names; false for any other command. */
