@@ -435,7 +435,9 @@ static enum ql_err do_mit_query_locked(struct qa_store *st, enum qa_mit_query wh
 		[QA_MQ_HELD] = "SELECT " MIT_COLUMNS " FROM mitigations WHERE resource = ? AND"
 			       " state IN ('pending', 'active', 'revert-failed')"
 			       " ORDER BY created_at, rowid",
-		[QA_MQ_DUE] = "SELECT " MIT_COLUMNS " FROM mitigations WHERE state = 'active' AND"
+		/* pending too: only a failed settle leaves one between turns */
+		[QA_MQ_DUE] = "SELECT " MIT_COLUMNS " FROM mitigations WHERE"
+			      " state IN ('active', 'pending') AND"
 			      " expires_at > 0 AND expires_at <= ? ORDER BY expires_at, rowid",
 		[QA_MQ_UNSETTLED] = "SELECT " MIT_COLUMNS " FROM mitigations WHERE"
 				    " state IN ('pending', 'reverting') ORDER BY created_at, rowid",
@@ -487,10 +489,10 @@ static enum ql_err do_mit_query_locked(struct qa_store *st, enum qa_mit_query wh
 
 static enum ql_err do_mit_next_expiry_locked(struct qa_store *st, int64_t *at)
 {
-	sqlite3_stmt *q =
-		ql_db_cached(st->db, &st->stmt[ST_MIT_NEXT],
-	                     "SELECT min(expires_at) FROM mitigations WHERE state = 'active' AND"
-	                     " expires_at > 0");
+	sqlite3_stmt *q = ql_db_cached(st->db, &st->stmt[ST_MIT_NEXT],
+	                               "SELECT min(expires_at) FROM mitigations WHERE"
+	                               " state IN ('active', 'pending') AND"
+	                               " expires_at > 0");
 	if (q == NULL)
 		return db_fail(st, "prepare next expiry");
 	int rc = sqlite3_step(q);

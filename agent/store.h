@@ -106,7 +106,7 @@ struct qa_mitigation {
 enum qa_mit_query {
 	QA_MQ_BY_JOB,    /* key: job id (any signer) */
 	QA_MQ_HELD,      /* key: resource; pending, active or revert-failed, oldest first */
-	QA_MQ_DUE,       /* active with 0 < expires_at <= now */
+	QA_MQ_DUE,       /* active (or pending) with 0 < expires_at <= now */
 	QA_MQ_UNSETTLED, /* pending or reverting: a crash interrupted them */
 	QA_MQ_BY_CAUSE,  /* key: job id of the last job that changed them (by_job) */
 };
