@@ -212,8 +212,15 @@ static void record_outcome(struct job *j, const struct qa_action *act, const cha
 	struct qa_life_events ev = {0};
 	bool settle = act && act->reversible && !j->cmd->dry_run;
 	bool tx = settle && qa_store_tx_begin(j->x->store) == QL_OK;
-	if (settle && qa_life_settle(j->x, &j->key, j->cmd, act, undo, &ev) != QL_OK)
+	if (settle && qa_life_settle(j->x, &j->key, j->cmd, act, undo, &ev) != QL_OK) {
+		/* None of it, then: the pending row stays (it still reverts at its
+		 * TTL), and the job's answer is recorded on its own. */
 		ql_error("could not record what became of the mitigations this job touched");
+		if (tx && qa_store_tx_end(j->x->store, false) != QL_OK)
+			ql_error("could not roll back a half-recorded settle");
+		tx = false;
+		ev.n = 0;
+	}
 	keep_events(j, &ev);
 	enum ql_err err =
 		qa_store_job_finish(j->x->store, &j->key, j->hash, j->cmd->expires_at, &j->rec);

@@ -233,13 +233,17 @@ enum ql_err qa_life_check(const struct qa_exec_env *x, const uint8_t signer[QL_P
                           const Quell__Command *c, enum ql_err policy_err, char *detail, size_t len)
 {
 	uint8_t id[QL_JOB_ID_LEN];
+	if (policy_err != QL_OK && policy_err != QL_ERR_DENIED)
+		return policy_err; /* e.g. unknown signer */
 	if (!mitigation_arg(c, id)) {
+		/* Policy before arguments (exec.c's order): without a rule for the
+		 * command, nothing to go by. */
+		if (policy_err != QL_OK)
+			return policy_err;
 		snprintf(detail, len, "%s takes one argument, mitigation=<32 hex digits>",
 		         c->action);
 		return QL_ERR_BAD_ARGUMENT;
 	}
-	if (policy_err != QL_OK && policy_err != QL_ERR_DENIED)
-		return policy_err; /* e.g. unknown signer */
 	struct qa_mitigation *rows = NULL;
 	size_t n = 0;
 	if (qa_store_mit_query(x->store, QA_MQ_BY_JOB, id, 0, &rows, &n) != QL_OK)
