@@ -1,5 +1,6 @@
 /*
- * agent.c: the agent's network side and its executor (see agent.h).
+ * agent.c: the agent's network side, set-up and tear-down (see agent.h; its
+ * executor turn is in turn.c, the shared insides in agent_int.h).
  *
  * Each coordinator URL gets a link: one REQ socket with several contexts
  * ("slots"), each driven by an aio callback:
@@ -32,9 +33,10 @@
  *
  * The executor (executor.c) gives agents turns on its threads (one for
  * quell-agent, a few for the fleet simulator's thousands of agents); in its
- * turn (serve()) an agent runs one command of its queue and asks for another
- * turn if more wait: an agent's commands run one after another, in order,
- * and one agent cannot starve the others.
+ * turn (qa_agent_serve(), turn.c) an agent looks after its mitigations, runs
+ * one command of its queue and asks for another turn if more wait: an
+ * agent's commands run one after another, in order, and one agent cannot
+ * starve the others.
  *
  * Locking: a->lock protects links, slots, outboxes and the queue; the
  * executor's lock its list. Order: a->lock, then the executor's. The store
@@ -52,6 +54,7 @@
 #include <time.h>
 
 #include "agent.h"
+#include "agent_int.h"
 #include "codec.h"
 #include "envelope.h"
 #include "exec.h"
@@ -79,96 +82,15 @@
 #define RECONNECT_MAX_MS 5000
 #define REFUSED_BACKOFF_MS 30000
 #define ERROR_BACKOFF_MS 1000
-#define RESULT_SLOTS 4 /* results in flight per coordinator */
-#define QUEUE_MAX 16   /* commands waiting for the executor */
-#define PRUNE_EVERY_S 60
 #define POLL_HOLD_MS 200 /* how long the poller waits for a command's result */
 
-enum slot_state { SLOT_FREE, SLOT_SEND, SLOT_RECV, SLOT_WAIT, SLOT_HOLD };
-
-struct outmsg {
-	uint8_t *data; /* a signed result, or signed mitigation events */
-	size_t len;
-	int64_t events_upto;           /* events: the store's last event id in it (0: a result) */
-	uint8_t job_id[QL_JOB_ID_LEN]; /* for the observer */
-	struct outmsg *next;
-};
-
-struct link;
-
-struct slot {
-	struct link *link;
-	bool poller;
-	nng_ctx ctx;
-	nng_aio *aio;
-	enum slot_state state;
-	struct outmsg *carrying; /* the result this slot is sending, until answered */
-};
-
-struct link {
-	struct qa_agent *agent;
-	const char *url;
-	nng_socket sock;
-	nng_dialer dialer;
-	bool open;
-	bool ready; /* the coordinator has accepted our hello on the current pipe */
-	struct slot slots[1 + RESULT_SLOTS];
-	size_t n_slots;
-	struct outmsg *outbox, **outbox_tail;
-	uint64_t seq;
-	/* The poller's HOLD deadline. Its own aio, so that a result arriving
-	 * early never has to cancel a sleep (nng 1.5 can complete an aio twice
-	 * when a cancel races its timer). */
-	nng_aio *hold_aio;
-	bool hold_armed;
-	int64_t hold_until; /* monotonic ms */
-};
-
-struct job {
-	struct qa_pending *p; /* owned by the executor once it runs (freed by qa_exec_run) */
-	struct link *link;    /* where the command came from; its result goes back there */
-	/* What it is, for in_flight(). */
-	uint8_t signer[QL_PUBKEY_LEN], job_id[QL_JOB_ID_LEN], hash[QL_HASH_LEN];
-};
-
-struct qa_agent {
-	struct qa_config *cfg;
-	struct ql_secret_key *key;
-	struct qa_store *store;
-	struct qa_exec_env env;
-	pthread_mutex_t lock;
-	struct link links[QA_MAX_COORDINATORS];
-	size_t n_links;
-	struct job queue[QUEUE_MAX];
-	size_t q_head, q_len;
-	struct job running;
-	int64_t next_prune; /* when the executor next forgets old job ids */
-	bool prune_due;
-	/* Mitigations (lifecycle.c), looked after in the executor's turns. */
-	bool started;        /* the first turn (TTLs that ran out while stopped) is done */
-	int64_t next_expiry; /* the earliest TTL; 0: none (only serve() uses it) */
-	/* One batch of stored events in flight at a time: an answer to it means
-	 * the coordinator has every event up to its last id. */
-	bool events_in_flight;
-	int64_t events_acked; /* store ids up to this one the coordinator has */
-	bool ack_due;         /* events_acked moved: forget them in the store */
-	bool stopping;
-	void (*observe)(void *arg, enum qa_event ev, const uint8_t job_id[QL_JOB_ID_LEN]);
-	void *observe_arg;
-	struct qa_executor *x;
-	bool own_x;          /* made by qa_agent_new, freed with the agent */
-	struct qa_turn turn; /* the agent's place in the executor's list */
-};
-
-static void serve(struct qa_turn *t);
-
-/* Ask the executor for a turn (serve(), below). */
-static void submit(struct qa_agent *a)
+/* Ask the executor for a turn (qa_agent_serve(), turn.c). */
+void qa_agent_submit(struct qa_agent *a)
 {
 	qa_executor_submit(a->x, &a->turn);
 }
 
-static void observe(struct qa_agent *a, enum qa_event ev, const uint8_t *job_id)
+void qa_agent_observe(struct qa_agent *a, enum qa_event ev, const uint8_t *job_id)
 {
 	if (a->observe && job_id)
 		a->observe(a->observe_arg, ev, job_id);
@@ -209,7 +131,7 @@ enum ql_err qa_agent_new(struct qa_config *cfg, const struct qa_agent_opts *opts
 		return QL_ERR_NOMEM;
 	}
 	a->cfg = cfg;
-	a->turn.serve = serve;
+	a->turn.serve = qa_agent_serve;
 	a->observe = opts->observe;
 	a->observe_arg = opts->observe_arg;
 	pthread_mutex_init(&a->lock, NULL);
@@ -276,7 +198,7 @@ static void maybe_prune(struct qa_agent *a)
 		return;
 	a->next_prune = now + PRUNE_EVERY_S;
 	a->prune_due = true;
-	submit(a);
+	qa_agent_submit(a);
 }
 
 static void slot_send(struct slot *sl, nng_msg *msg)
@@ -307,7 +229,7 @@ static void outbox_push(struct link *l, struct outmsg *m, bool front)
 	}
 }
 
-static struct outmsg *outbox_add(struct link *l, uint8_t *data, size_t len, const uint8_t *job_id)
+struct outmsg *qa_outbox_add(struct link *l, uint8_t *data, size_t len, const uint8_t *job_id)
 {
 	struct outmsg *m = calloc(1, sizeof *m);
 	if (m == NULL) {
@@ -341,7 +263,7 @@ static bool send_next_result(struct slot *sl)
 }
 
 /* Put results on the holding poller and free result slots while the coordinator knows us. */
-static void outbox_kick(struct link *l)
+void qa_outbox_kick(struct link *l)
 {
 	if (!l->ready || l->agent->stopping)
 		return;
@@ -409,7 +331,7 @@ static void carried_acked(struct slot *sl)
 		a->events_acked = m->events_upto;
 		a->events_in_flight = false;
 		a->ack_due = true;
-		submit(a); /* the store forgets them in the executor's turn */
+		qa_agent_submit(a); /* the store forgets them in the executor's turn */
 	}
 	free(m->data);
 	free(m);
@@ -422,11 +344,12 @@ static void slot_done(struct slot *sl)
 	carried_acked(sl);
 	if (sl->poller) {
 		slot_send(sl, make_heartbeat(sl->link));
-		outbox_kick(sl->link); /* results put back meanwhile (e.g. on a lost connection) */
+		qa_outbox_kick(
+			sl->link); /* results put back meanwhile (e.g. on a lost connection) */
 		return;
 	}
 	sl->state = SLOT_FREE;
-	outbox_kick(sl->link);
+	qa_outbox_kick(sl->link);
 }
 
 /*
@@ -442,10 +365,10 @@ static bool take_command(struct link *l, const Quell__AgentReply *r)
 	uint8_t *res = NULL;
 	size_t res_len = 0;
 	const uint8_t *tag = r->job_id.len == QL_JOB_ID_LEN ? r->job_id.data : NULL;
-	observe(a, QA_EVENT_RECEIVED, tag);
+	qa_agent_observe(a, QA_EVENT_RECEIVED, tag);
 	enum ql_err err = qa_exec_admit(&a->env, r->command.data, r->command.len, tag, &outcome, &p,
 	                                &res, &res_len);
-	observe(a, QA_EVENT_ADMITTED, tag);
+	qa_agent_observe(a, QA_EVENT_ADMITTED, tag);
 	if (err != QL_OK) {
 		ql_error("could not produce a result: %s", ql_strerror(err));
 		return false;
@@ -466,13 +389,13 @@ static bool take_command(struct link *l, const Quell__AgentReply *r)
 			memcpy(j->signer, k->signer, QL_PUBKEY_LEN);
 			memcpy(j->job_id, k->job_id, QL_JOB_ID_LEN);
 			memcpy(j->hash, qa_pending_hash(p), QL_HASH_LEN);
-			submit(a);
+			qa_agent_submit(a);
 			return a->q_len == 1 && a->running.link == NULL;
 		}
 	}
 	if (res) {
-		observe(a, QA_EVENT_DONE, tag);
-		outbox_add(l, res, res_len, tag);
+		qa_agent_observe(a, QA_EVENT_DONE, tag);
+		qa_outbox_add(l, res, res_len, tag);
 		return true;
 	}
 	return false;
@@ -518,7 +441,7 @@ static void handle_reply(struct slot *sl, nng_msg *reply)
 		} else {
 			slot_done(sl);
 		}
-		outbox_kick(l);
+		qa_outbox_kick(l);
 		break;
 	case QUELL__AGENT_REPLY__TYPE__TYPE_REFUSED:
 	default:
@@ -566,7 +489,7 @@ static void slot_cb(void *arg)
 			break;
 		}
 		if (sl->carrying)
-			observe(a, QA_EVENT_SENT, sl->carrying->job_id);
+			qa_agent_observe(a, QA_EVENT_SENT, sl->carrying->job_id);
 		sl->state = SLOT_RECV;
 		nng_aio_set_timeout(sl->aio, RECV_TIMEOUT_MS);
 		nng_ctx_recv(sl->ctx, sl->aio);
@@ -603,159 +526,6 @@ static void slot_cb(void *arg)
 	case SLOT_FREE:
 		break;
 	}
-	pthread_mutex_unlock(&a->lock);
-}
-
-/* ---- the executor's turn ---------------------------------------------------------- */
-
-/* Events in the store the outboxes do not have yet: signed, onto every link. */
-struct events_batch {
-	Quell__MitigationEvent *ev[QL_MAX_EVENTS];
-	size_t n;
-	int64_t last;
-};
-
-static void batch_add(void *arg, int64_t id, const uint8_t *ev, size_t len)
-{
-	struct events_batch *b = arg;
-	/* Our own bytes from our own store; an unreadable row is skipped, not sent. */
-	Quell__MitigationEvent *e = quell__mitigation_event__unpack(NULL, len, ev);
-	b->last = id;
-	if (e)
-		b->ev[b->n++] = e;
-}
-
-static void send_events(struct qa_agent *a)
-{
-	pthread_mutex_lock(&a->lock);
-	bool busy = a->events_in_flight || a->stopping;
-	int64_t after = a->events_acked;
-	pthread_mutex_unlock(&a->lock);
-	if (busy)
-		return;
-	struct events_batch b = {.last = after};
-	if (qa_store_events(a->store, after, QL_MAX_EVENTS, batch_add, &b) != QL_OK ||
-	    b.last == after)
-		return;
-	Quell__AgentEvents ae = QUELL__AGENT_EVENTS__INIT;
-	ae.hostname = a->cfg->hostname;
-	ae.time = ql_now();
-	ae.events = b.ev;
-	ae.n_events = b.n;
-	uint8_t *body = NULL, *env = NULL;
-	size_t body_len, env_len;
-	enum ql_err err = b.n ? ql_pack(&ae.base, &body, &body_len) : QL_OK;
-	if (b.n && err == QL_OK)
-		err = ql_envelope_seal(QUELL__KIND__KIND_EVENTS, a->key, body, body_len, &env,
-		                       &env_len);
-	free(body);
-	for (size_t i = 0; i < b.n; i++)
-		quell__mitigation_event__free_unpacked(b.ev[i], NULL);
-	if (err != QL_OK) {
-		ql_error("could not sign mitigation events: %s; they go out later",
-		         ql_strerror(err));
-		return;
-	}
-	pthread_mutex_lock(&a->lock);
-	if (env == NULL) { /* only unreadable rows: nothing to send, forget them */
-		a->events_acked = b.last;
-		a->ack_due = true;
-		submit(a);
-	}
-	for (size_t i = 0; env && i < a->n_links && !a->stopping; i++) {
-		uint8_t *copy = i + 1 < a->n_links ? malloc(env_len) : env;
-		if (copy == NULL)
-			continue;
-		if (copy != env)
-			memcpy(copy, env, env_len);
-		if (copy == env)
-			env = NULL;
-		struct outmsg *m = outbox_add(&a->links[i], copy, env_len, NULL);
-		if (m == NULL)
-			continue;
-		m->events_upto = b.last;
-		a->events_in_flight = true;
-		outbox_kick(&a->links[i]);
-	}
-	pthread_mutex_unlock(&a->lock);
-	free(env);
-}
-
-/*
- * The mitigations' part of a turn: revert what is due (on the first turn,
- * whatever ran out while the agent was down), send what happened, forget
- * what the coordinator has.
- */
-static void look_after_mitigations(struct qa_agent *a, bool recover, bool ack, int64_t acked)
-{
-	if (ack && qa_store_events_ack(a->store, acked) != QL_OK)
-		ql_warn("could not forget acknowledged mitigation events; they are sent again");
-	int64_t now = ql_now();
-	if (recover || (a->next_expiry && now >= a->next_expiry)) {
-		qa_life_expire(&a->env, now);
-		a->next_expiry = -1; /* refreshed below */
-	}
-	if (a->next_expiry < 0) {
-		if (qa_store_mit_next_expiry(a->store, &a->next_expiry) != QL_OK)
-			a->next_expiry = now + 1; /* try again shortly */
-		qa_executor_wake_at(a->x, &a->turn, a->next_expiry);
-	}
-	send_events(a);
-}
-
-/* One turn: old job ids, mitigations, then the oldest queued command. */
-static void serve(struct qa_turn *t)
-{
-	struct qa_agent *a = (struct qa_agent *)((char *)t - offsetof(struct qa_agent, turn));
-	pthread_mutex_lock(&a->lock);
-	bool prune = a->prune_due && !a->stopping;
-	a->prune_due = false;
-	bool recover = !a->started;
-	a->started = true;
-	bool ack = a->ack_due;
-	a->ack_due = false;
-	int64_t acked = a->events_acked;
-	bool stopping = a->stopping;
-	pthread_mutex_unlock(&a->lock);
-	if (prune && qa_store_prune(a->store, ql_now() - a->cfg->clock_skew - 60) != QL_OK)
-		ql_warn("could not prune old job ids");
-	if (!stopping)
-		look_after_mitigations(a, recover, ack, acked);
-
-	pthread_mutex_lock(&a->lock);
-	if (a->stopping || a->q_len == 0) {
-		pthread_mutex_unlock(&a->lock);
-		return;
-	}
-	a->running = a->queue[a->q_head];
-	a->q_head = (a->q_head + 1) % QUEUE_MAX;
-	a->q_len--;
-	struct qa_pending *p = a->running.p;
-	a->running.p = NULL; /* qa_exec_run frees it */
-	pthread_mutex_unlock(&a->lock);
-
-	uint8_t *res = NULL;
-	size_t res_len = 0;
-	enum ql_err err = qa_exec_run(p, &res, &res_len);
-	/* It may have created, ended or extended a mitigation: the next expiry may move. */
-	if (qa_store_mit_next_expiry(a->store, &a->next_expiry) != QL_OK)
-		a->next_expiry = ql_now() + 1;
-	qa_executor_wake_at(a->x, &a->turn, a->next_expiry);
-
-	pthread_mutex_lock(&a->lock);
-	struct link *l = a->running.link;
-	uint8_t job_id[QL_JOB_ID_LEN];
-	memcpy(job_id, a->running.job_id, sizeof job_id);
-	a->running = (struct job){0};
-	if (err != QL_OK) {
-		ql_error("could not sign a result: %s", ql_strerror(err));
-	} else {
-		observe(a, QA_EVENT_DONE, job_id);
-		outbox_add(l, res, res_len, job_id);
-		outbox_kick(l);
-	}
-	if (a->q_len > 0 && !a->stopping)
-		submit(a); /* back of the line: the other agents get a turn */
 	pthread_mutex_unlock(&a->lock);
 }
 
@@ -832,7 +602,7 @@ enum ql_err qa_agent_start(struct qa_agent *a, char *why, size_t whylen)
 		if (err != QL_OK)
 			return err;
 	}
-	submit(a); /* first turn: mitigations a crash left, TTLs that ran out meanwhile */
+	qa_agent_submit(a); /* first turn: mitigations a crash left, TTLs that ran out meanwhile */
 	ql_info("agent %s started (%zu coordinator%s, %zu handle%s, %zu signer%s)",
 	        a->cfg->hostname, a->cfg->n_coordinators, a->cfg->n_coordinators == 1 ? "" : "s",
 	        a->cfg->n_handles, a->cfg->n_handles == 1 ? "" : "s", a->cfg->n_signers,
