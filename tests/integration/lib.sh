@@ -18,6 +18,8 @@
 #   crash_coordinator          kill -9 the coordinator, start it again, wait for every agent
 #   stop_coordinator [SIG] / start_coordinator   the same in two steps
 #   kill9_agent NAME           kill -9 one agent (start it with ./dev fleet start-agent)
+#   remember_state [exact] HOST... / same_state WHAT [exact] HOST...
+#                              what the verbs can change on fleet hosts, before and after
 #   forge_agent HOST ALLOW [LABELS]  a standalone agent config for a test driving quell-forge
 #   fail MSG / pass
 set -euo pipefail
@@ -201,6 +203,38 @@ kill9_agent() {
 	kill -9 "$pid"
 	while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
 	sed -i "/^$1 /d" "$FLEET/pids"
+}
+
+# host_state NAME [exact]: everything a verb can change on a fleet host (the
+# demo handles), as text: flag values (exact: the flag file's bytes), the
+# release link, the maintenance page, cache instances, the worker's and the
+# runaway's pid and state. remember_state HOST... keeps it; same_state WHAT
+# [exact] HOST... fails naming the first host whose state differs.
+host_state() {
+	local h=$FLEET/hosts/$1
+	if [[ "${2:-}" == exact ]]; then cat "$h/flags.json"; else jq -S -c . "$h/flags.json"; fi
+	readlink "$h/app/current"
+	cat "$h/www/maintenance.html" 2>/dev/null || echo "(no maintenance page)"
+	if [[ -s "$h/state/instances/cache" ]]; then cat "$h/state/instances/cache"; else echo "(no cache instances)"; fi
+	ps -o pid=,stat= -p "$(cat "$h/run/worker.pid")" | awk '{ print "worker", $1, substr($2, 1, 1) }'
+	ps -o pid=,stat= -p "$(cat "$h/run/runaway.pid")" | awk '{ print "runaway", $1, substr($2, 1, 1) }'
+}
+declare -A _state
+remember_state() {
+	local mode=
+	[[ "${1:-}" != exact ]] || { mode=exact; shift; }
+	local h
+	for h; do _state[$h]=$(host_state "$h" $mode); done
+}
+same_state() {
+	local what=$1 mode= h now
+	shift
+	[[ "${1:-}" != exact ]] || { mode=exact; shift; }
+	for h; do
+		now=$(host_state "$h" $mode)
+		[[ "$now" == "${_state[$h]}" ]] ||
+			fail "$what: $h is not as it was:$NL--- before$NL${_state[$h]}$NL--- now$NL$now"
+	done
 }
 
 # forge_agent HOSTNAME ALLOW [LABELS]: a standalone agent for a test that

@@ -8,25 +8,8 @@
 fleet_up 2
 HOSTS=(host-001 host-002)
 
-snapshot() { # everything any verb could touch on a host, as text
-	local h=$FLEET/hosts/$1
-	cat "$h/flags.json"
-	readlink "$h/app/current"
-	cat "$h/www/maintenance.html" 2>/dev/null || echo "(no maintenance page)"
-	if [[ -s "$h/state/instances/cache" ]]; then cat "$h/state/instances/cache"; else echo "(no cache instances)"; fi
-	ps -o pid=,stat= -p "$(cat "$h/run/worker.pid")" | cut -c1-8
-	ps -o pid=,stat= -p "$(cat "$h/run/runaway.pid")" | cut -c1-8
-}
-declare -A before
-for h in "${HOSTS[@]}"; do before[$h]=$(snapshot "$h"); done
-unchanged() {
-	local h now
-	for h in "${HOSTS[@]}"; do
-		now=$(snapshot "$h")
-		[[ "$now" == "${before[$h]}" ]] ||
-			fail "a dry run ($*) changed $h:$NL--- before$NL${before[$h]}$NL--- now$NL$now"
-	done
-}
+remember_state exact "${HOSTS[@]}"
+unchanged() { same_state "a dry run ($*)" exact "${HOSTS[@]}"; }
 # dry VERB ARGS...: exit 0, the summary says dry run, every host says what it
 # would do ($SAYS, default "would").
 dry() {
@@ -60,7 +43,7 @@ unchanged flag with a denying policy
 
 # undo and extend of a real mitigation, dry: it stays exactly as it is.
 expect_exit 0 q maintenance on --ttl 1h -t host=host-001 --message "Real one"
-before[host-001]=$(snapshot host-001)
+remember_state exact host-001
 expect_exit 0 q mitigations --json
 id=$(jq -r '.mitigations[0].id' <<<"$OUT")
 exp=$(jq -r '.mitigations[0].expires' <<<"$OUT")

@@ -17,24 +17,9 @@ H1=$FLEET/hosts/host-001
 newest() {
 	q mitigations --all --json | jq -r '.mitigations[0].id'
 }
-snapshot() { # everything a mitigation could touch on a host, as text
-	local h=$FLEET/hosts/$1
-	jq -S -c . "$h/flags.json" # the value of every flag (cJSON re-indents the file)
-	readlink "$h/app/current"
-	cat "$h/www/maintenance.html" 2>/dev/null || echo "(no maintenance page)"
-	if [[ -s "$h/state/instances/cache" ]]; then cat "$h/state/instances/cache"; else echo "(no cache instances)"; fi
-	ps -o stat= -p "$(cat "$h/run/worker.pid")" | cut -c1
-}
-declare -A before
-for h in "${HOSTS[@]}"; do before[$h]=$(snapshot "$h"); done
-same_as_before() {
-	local h now
-	for h in "${HOSTS[@]}"; do
-		now=$(snapshot "$h")
-		[[ "$now" == "${before[$h]}" ]] ||
-			fail "$h is not back to where it was:$NL--- before$NL${before[$h]}$NL--- now$NL$now"
-	done
-}
+# Flag values, not the file's bytes: cJSON re-indents the file when it writes.
+remember_state "${HOSTS[@]}"
+same_as_before() { same_state "after undo" "${HOSTS[@]}"; }
 
 # Usage errors.
 expect_exit 2 q undo
@@ -62,8 +47,7 @@ expect_exit 0 q mitigations --all --json
 
 # rollback, then undo: the release from before.
 expect_exit 0 q rollback app
-[[ "$(readlink "$H1/app/current")" != "$(echo "${before[host-001]}" | sed -n 2p)" ]] ||
-	fail "rollback did not switch"
+[[ "$(readlink "$H1/app/current")" != releases/v2 ]] || fail "rollback did not switch"
 expect_exit 0 q undo "$(newest)"
 assert_contains "2 ok"
 same_as_before
@@ -99,7 +83,7 @@ same_as_before
 
 # maintenance: a message was up before; undo brings that message back.
 expect_exit 0 q maintenance on --message "Old notice"
-for h in "${HOSTS[@]}"; do before[$h]=$(snapshot "$h"); done
+remember_state "${HOSTS[@]}"
 old=$(newest)
 expect_exit 0 q maintenance on --message "Checkout is down"
 new=$(newest)
