@@ -315,8 +315,11 @@ void qc_control_on_request(void *arg, struct qc_rctx *rc, nng_msg *msg)
 	case QUELL__CONTROL_REQUEST__REQ_MITIGATIONS:
 		qc_mitigations_list(c, rc, req->mitigations);
 		break;
-	default:
+	case QUELL__CONTROL_REQUEST__REQ_AGENTS:
 		do_agents(c, rc, req->agents->target);
+		break;
+	default: /* a request this coordinator does not serve (yet) */
+		send_error(rc, "unsupported", "this coordinator does not serve this request");
 		break;
 	}
 out:

@@ -165,13 +165,26 @@ static bool time_ok(int64_t t)
 			return QL_ERR_MALFORMED;                                                   \
 	} while (0)
 
+static bool checks_ok(Quell__CheckState *const *c, size_t n)
+{
+	if (n > QL_MAX_CHECKS)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!ql_ident_ok(c[i]->name, QL_MAX_NAME) ||
+		    (unsigned)c[i]->state > QUELL__CHECK_STATE__STATE__STATE_FAILING ||
+		    (c[i]->since != 0 && !time_ok(c[i]->since)) ||
+		    !ql_text_ok(c[i]->detail, QL_MAX_DETAIL))
+			return false;
+	return true;
+}
+
 enum ql_err ql_hello_decode(const uint8_t *buf, size_t len, Quell__Hello **out)
 {
 	DECODE(Quell__Hello, quell__hello__unpack, buf, len, out);
 	Quell__Hello *h = *out;
 	bool ok = ql_hostname_ok(h->hostname) && labels_ok(h->labels, h->n_labels) &&
 	          ql_text_ok(h->version, QL_MAX_VERSION) && time_ok(h->time) &&
-	          h->n_actions <= QL_MAX_ACTIONS;
+	          h->n_actions <= QL_MAX_ACTIONS && checks_ok(h->checks, h->n_checks);
 	for (size_t i = 0; ok && i < h->n_actions; i++)
 		ok = ql_ident_ok(h->actions[i], QL_MAX_ACTION);
 	if (!ok) {
@@ -186,7 +199,8 @@ enum ql_err ql_heartbeat_decode(const uint8_t *buf, size_t len, Quell__Heartbeat
 {
 	DECODE(Quell__Heartbeat, quell__heartbeat__unpack, buf, len, out);
 	Quell__Heartbeat *h = *out;
-	if (!ql_hostname_ok(h->hostname) || !time_ok(h->time)) {
+	if (!ql_hostname_ok(h->hostname) || !time_ok(h->time) ||
+	    !checks_ok(h->checks, h->n_checks)) {
 		quell__heartbeat__free_unpacked(h, NULL);
 		*out = NULL;
 		return QL_ERR_MALFORMED;
@@ -347,6 +361,11 @@ enum ql_err ql_control_decode(const uint8_t *buf, size_t len, Quell__ControlRequ
 		break;
 	case QUELL__CONTROL_REQUEST__REQ_AUDIT_VERIFY:
 		break;
+	case QUELL__CONTROL_REQUEST__REQ_AUTOMATION:
+		ok = ok &&
+		     (unsigned)c->automation->op <= QUELL__AUTOMATION_REQUEST__OP__OP_RESUME &&
+		     ql_text_ok(c->automation->reason, QL_MAX_REASON);
+		break;
 	default:
 		ok = false;
 	}
@@ -398,6 +417,20 @@ static bool mitigation_info_ok(const Quell__MitigationInfo *m)
 	return ok;
 }
 
+static bool automation_ok(const Quell__AutomationStatus *a)
+{
+	bool ok = ql_text_ok(a->paused_by, QL_MAX_NAME) &&
+	          ql_text_ok(a->paused_reason, QL_MAX_REASON) && a->n_rules <= QL_MAX_RULES;
+	for (size_t i = 0; ok && i < a->n_rules; i++) {
+		const Quell__RuleStatus *r = a->rules[i];
+		ok = ql_ident_ok(r->name, QL_MAX_NAME) && ql_ident_ok(r->kind, 16) &&
+		     ql_text_ok(r->action, QL_MAX_DETAIL) &&
+		     ql_text_ok(r->target, QL_MAX_SELECTOR) &&
+		     ql_text_ok(r->last_held, QL_MAX_DETAIL);
+	}
+	return ok;
+}
+
 static bool record_ok(const Quell__AuditRecord *r)
 {
 	return ql_ident_ok(r->kind, 32) &&
@@ -429,7 +462,7 @@ enum ql_err ql_control_reply_decode(const uint8_t *buf, size_t len, Quell__Contr
 	for (size_t i = 0; ok && i < r->n_agents; i++) {
 		Quell__AgentInfo *a = r->agents[i];
 		ok = ql_hostname_ok(a->hostname) && labels_ok(a->labels, a->n_labels) &&
-		     ql_text_ok(a->version, QL_MAX_VERSION);
+		     ql_text_ok(a->version, QL_MAX_VERSION) && checks_ok(a->checks, a->n_checks);
 	}
 	for (size_t i = 0; ok && i < r->n_targets; i++)
 		ok = ql_hostname_ok(r->targets[i]);
@@ -442,6 +475,7 @@ enum ql_err ql_control_reply_decode(const uint8_t *buf, size_t len, Quell__Contr
 		ok = mitigation_info_ok(r->mitigations[i]);
 	for (size_t i = 0; ok && i < r->n_records; i++)
 		ok = record_ok(r->records[i]);
+	ok = ok && (r->automation == NULL || automation_ok(r->automation));
 	ok = ok &&
 	     (r->audit == NULL || (ql_text_ok(r->audit->problem, QL_MAX_DETAIL) &&
 	                           (r->audit->head.len == 0 || r->audit->head.len == QL_HASH_LEN)));

@@ -32,6 +32,8 @@
 #define QL_MAX_MITIGATIONS_LIST 200             /* mitigations in one reply */
 #define QL_MAX_TIMELINE_PAGE 1000               /* audit records in one timeline reply */
 #define QL_MAX_EVENTS 64                        /* mitigation events in one message */
+#define QL_MAX_CHECKS 64                        /* health checks of one agent */
+#define QL_MAX_RULES 256                        /* automation rules of a coordinator */
 #define QL_MAX_COMMAND_LIFETIME 86400           /* expires_at - issued_at, seconds */
 #define QL_ANSWER_GRACE_MS 2000                 /* answers in flight at a deadline */
 #define QL_MAX_BATCH 1000000                   /* canary, batch, failure-budget host counts */
