@@ -23,6 +23,9 @@
 
 struct qc_store;
 struct qc_job;
+struct qc_alert_batch;
+struct qc_webhook;
+struct qc_rules;
 
 enum qc_host_status {
 	QC_HOST_PENDING = 0, /* not yet delivered */
@@ -119,6 +122,11 @@ struct qc {
 	struct qc_job *jobs;
 	nng_aio *tick;
 	bool stopping;
+	/* Automation (rules.c): set when the config has rules; may be NULL. */
+	struct qc_rules *rules;
+	/* Alerts from the webhook (webhook.c, alerts.c) go here, lock held. */
+	void (*on_alerts)(struct qc *c, const struct qc_alert_batch *b);
+	struct qc_webhook *webhook;
 	/* pipes that went away, queued by the pipe callback for the tick */
 	pthread_mutex_t pipe_lock;
 	uint32_t *gone_pipes;
