@@ -126,6 +126,44 @@ void qc_agent_next(struct qc *c, struct qc_agent *a, struct qc_rctx *rc)
 		qc_rctx_park(rc, a, now + c->cfg->hold_ms);
 }
 
+static void checks_free(struct qc_agent *a)
+{
+	for (size_t i = 0; i < a->n_checks; i++)
+		free(a->checks[i].detail);
+	free(a->checks);
+	a->checks = NULL;
+	a->n_checks = 0;
+}
+
+/* Replace an agent's checks with the ones it just reported (already validated). */
+static void take_checks(struct qc_agent *a, Quell__CheckState *const *cs, size_t n)
+{
+	struct qc_check *checks = calloc(n ? n : 1, sizeof *checks);
+	if (checks == NULL)
+		return; /* keep the old ones; the next heartbeat brings them again */
+	for (size_t i = 0; i < n; i++) {
+		snprintf(checks[i].name, sizeof checks[i].name, "%s", cs[i]->name);
+		checks[i].state = (int)cs[i]->state;
+		checks[i].since = cs[i]->since;
+		checks[i].detail = strdup(cs[i]->detail);
+	}
+	checks_free(a);
+	a->checks = checks;
+	a->n_checks = n;
+}
+
+bool qc_agent_check(const struct qc_agent *a, const char *name, int *state, int64_t *since)
+{
+	for (size_t i = 0; i < a->n_checks; i++) {
+		if (strcmp(a->checks[i].name, name) == 0) {
+			*state = a->checks[i].state;
+			*since = a->checks[i].since;
+			return true;
+		}
+	}
+	return false;
+}
+
 /* Replace an agent's labels with the ones its hello announced. */
 static enum ql_err copy_labels(struct qc_agent *a, const Quell__Hello *h)
 {
@@ -201,6 +239,7 @@ static void on_hello(struct qc *c, struct qc_rctx *rc, const struct ql_opened *o
 	if (copy_labels(a, h) != QL_OK)
 		goto out;
 	snprintf(a->version, sizeof a->version, "%s", h->version);
+	take_checks(a, h->checks, h->n_checks);
 	if (!a->connected)
 		ql_info("agent %s connected", a->hostname);
 	a->connected = true;
@@ -233,6 +272,7 @@ static void on_heartbeat(struct qc *c, struct qc_rctx *rc, const struct ql_opene
 		reply_type(rc, QUELL__AGENT_REPLY__TYPE__TYPE_HELLO_REQUIRED, NULL);
 		return;
 	}
+	take_checks(a, hb->checks, hb->n_checks);
 	quell__heartbeat__free_unpacked(hb, NULL);
 	a->last_seen = ql_now();
 	release_parked(a, rc);
@@ -406,6 +446,7 @@ void qc_agents_free(struct qc *c)
 		HASH_DELETE(hh_pk, c->agents_by_pk, a);
 		free(a->hostname);
 		ql_labels_free(a->labels, a->n_labels);
+		checks_free(a);
 		free(a);
 	}
 }

@@ -11,6 +11,7 @@
 #include "codec.h"
 #include "config.h"
 #include "ql_limits.h"
+#include "rules.h"
 #include "transport.h"
 
 struct parse {
@@ -92,7 +93,15 @@ static int handler(void *user, const char *section, const char *key, const char 
 		o->have_key = 1;
 		return 1;
 	}
-	FAIL(p, "unknown section [%s] (expected [coordinator] or [operator NAME])", section);
+	if (strcmp(section, "automation") == 0 || strncmp(section, "rule ", 5) == 0)
+		return qc_rules_config_key(&c->automation, section, key, value, p->msg,
+		                           sizeof p->msg)
+		               ? 1
+		               : 0;
+	FAIL(p,
+	     "unknown section [%s] (expected [coordinator], [operator NAME], [automation] or "
+	     "[rule NAME])",
+	     section);
 }
 
 struct qc_config *qc_config_load(const char *path, char *why, size_t whylen)
@@ -122,6 +131,11 @@ struct qc_config *qc_config_load(const char *path, char *why, size_t whylen)
 		snprintf(why, whylen, "%s: [coordinator] %s is required", path, missing);
 		goto fail;
 	}
+	char msg[512];
+	if (!qc_rules_config_check(cfg->automation, msg, sizeof msg)) {
+		snprintf(why, whylen, "%s: %s", path, msg);
+		goto fail;
+	}
 	for (size_t i = 0; i < cfg->n_operators; i++) {
 		if (!cfg->operators[i].have_key) {
 			snprintf(why, whylen, "%s: [operator %s] has no key or key_file", path,
@@ -145,6 +159,7 @@ void qc_config_free(struct qc_config *cfg)
 	free(cfg->state_dir);
 	for (size_t i = 0; i < cfg->n_operators; i++)
 		free(cfg->operators[i].name);
+	qc_rules_config_free(cfg->automation);
 	free(cfg);
 }
 

@@ -4,6 +4,7 @@
  *   [coordinator]     agent_listen, control_listen, state_dir, hold_seconds
  *   [operator NAME]   key (base64) or key_file: an operator allowed to
  *                     submit commands and read state
+ *   [automation], [rule NAME]   health-triggered automation (rules.h)
  */
 #ifndef QC_CONFIG_H
 #define QC_CONFIG_H
@@ -12,6 +13,8 @@
 #include <stdint.h>
 
 #include "keys.h"
+
+struct qc_automation_config;
 
 #define QC_MAX_OPERATORS 256
 
@@ -29,6 +32,7 @@ struct qc_config {
 	int64_t hold_ms; /* how long an idle agent poll is held */
 	struct qc_operator operators[QC_MAX_OPERATORS];
 	size_t n_operators;
+	struct qc_automation_config *automation; /* NULL: no automation */
 };
 
 struct qc_config *qc_config_load(const char *path, char *why, size_t whylen);

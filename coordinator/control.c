@@ -24,6 +24,7 @@
 #include "history.h"
 #include "log.h"
 #include "mitigations.h"
+#include "rules.h"
 #include "store.h"
 #include "timeline.h"
 #include "transport.h"
@@ -317,6 +318,9 @@ void qc_control_on_request(void *arg, struct qc_rctx *rc, nng_msg *msg)
 		break;
 	case QUELL__CONTROL_REQUEST__REQ_AGENTS:
 		do_agents(c, rc, req->agents->target);
+		break;
+	case QUELL__CONTROL_REQUEST__REQ_AUTOMATION:
+		qc_rules_control(c, rc, op->name, req->automation);
 		break;
 	default: /* a request this coordinator does not serve (yet) */
 		send_error(rc, "unsupported", "this coordinator does not serve this request");

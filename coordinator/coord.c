@@ -21,6 +21,7 @@
 #include "coord.h"
 #include "log.h"
 #include "mitigations.h"
+#include "rules.h"
 #include "store.h"
 #include "transport.h"
 
@@ -75,6 +76,7 @@ static void tick_cb(void *arg)
 	qc_pool_expire(&c->agent_pool, now);
 	qc_pool_expire(&c->ctl_pool, now);
 	qc_jobs_tick(c, now);
+	qc_rules_tick(c, now);
 	pthread_mutex_unlock(&c->lock);
 	nng_sleep_aio(TICK_MS, c->tick);
 }
@@ -142,6 +144,8 @@ enum ql_err qc_start(struct qc_config *cfg, struct qc **out, char *why, size_t w
 		snprintf(why, whylen, "cannot load unfinished jobs: %s", ql_strerror(err));
 		goto fail;
 	}
+	if ((err = qc_rules_start(c, why, whylen)) != QL_OK)
+		goto fail;
 	err = listen_on(&c->agent_sock, &c->agent_open, cfg->agent_listen, why, whylen, "agents");
 	if (err != QL_OK)
 		goto fail;
@@ -188,6 +192,7 @@ void qc_stop(struct qc *c)
 	qc_pool_fini(&c->ctl_pool);
 	if (c->tick)
 		nng_aio_free(c->tick);
+	qc_rules_free(c);
 	qc_jobs_free(c);
 	qc_agents_free(c);
 	sqlite3_finalize(c->mit_host_save);

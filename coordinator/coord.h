@@ -70,6 +70,14 @@ struct qc_jobhost {
 	bool queued;
 };
 
+/* One health check of an agent, as it last reported it (hello, heartbeat). */
+struct qc_check {
+	char name[QL_MAX_NAME + 1];
+	int state; /* Quell__CheckState__State */
+	int64_t since;
+	char *detail;
+};
+
 struct qc_agent {
 	uint8_t pk[QL_PUBKEY_LEN];
 	char *hostname;
@@ -80,6 +88,8 @@ struct qc_agent {
 	uint32_t pipe_id;
 	int64_t first_seen, last_seen; /* unix seconds */
 	struct qc_rctx *parked;        /* its held poll, if any */
+	struct qc_check *checks;       /* in memory only: the next heartbeat brings them */
+	size_t n_checks;
 	struct qc_jobhost *qhead, *qtail;
 	UT_hash_handle hh_pk, hh_name;
 };
@@ -140,6 +150,9 @@ void qc_agents_pre_free(void *pre);
 void qc_agents_on_expire(void *arg, struct qc_rctx *rc);
 void qc_agents_pipe_gone(struct qc *c, uint32_t pipe_id);
 struct qc_agent *qc_agent_find(struct qc *c, const uint8_t pk[QL_PUBKEY_LEN]);
+/* Check NAME of agent a as it last reported it (a Quell__CheckState__State and
+ * since when); false if it has no such check. */
+bool qc_agent_check(const struct qc_agent *a, const char *name, int *state, int64_t *since);
 /* Give an agent its next job, or hold its poll. */
 void qc_agent_next(struct qc *c, struct qc_agent *a, struct qc_rctx *rc);
 QL_NODISCARD enum ql_err qc_agents_load(struct qc *c);

@@ -129,6 +129,6 @@ extern const struct qcli_verb qcli_verb_kill, qcli_verb_pause, qcli_verb_resume,
 	qcli_verb_flag, qcli_verb_rollback, qcli_verb_scale;
 extern const struct qcli_verb qcli_verb_job, qcli_verb_jobs;
 extern const struct qcli_verb qcli_verb_mitigations, qcli_verb_undo, qcli_verb_extend;
-extern const struct qcli_verb qcli_verb_timeline, qcli_verb_audit;
+extern const struct qcli_verb qcli_verb_timeline, qcli_verb_audit, qcli_verb_automation;
 
 #endif

@@ -26,6 +26,7 @@ static const struct qcli_verb *const verbs[] = {
 	&qcli_verb_extend,
 	&qcli_verb_timeline,
 	&qcli_verb_audit,
+	&qcli_verb_automation,
 	NULL,
 };
 
