@@ -287,8 +287,9 @@ static void fire(struct qc *c, size_t ri, char **hosts, size_t n, bool all, cons
 	size_t room = used >= r->max_hosts ? 0 : r->max_hosts - (size_t)used;
 	if (room == 0) {
 		held(c, ri,
-		     "its cap: %lld hosts touched in the last %us (max_hosts %u); %zu held back",
-		     (long long)used, R->cfg->window_s, r->max_hosts, kept);
+		     "its cap: %lld hosts touched in the last %us (max_hosts %u); %zu host%s held "
+		     "back",
+		     (long long)used, R->cfg->window_s, r->max_hosts, kept, kept == 1 ? "" : "s");
 		return;
 	}
 	size_t back = kept > room ? kept - room : 0;
