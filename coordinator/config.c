@@ -92,7 +92,10 @@ static int handler(void *user, const char *section, const char *key, const char 
 		o->have_key = 1;
 		return 1;
 	}
-	FAIL(p, "unknown section [%s] (expected [coordinator] or [operator NAME])", section);
+	if (strcmp(section, "webhook") == 0)
+		return qc_config_webhook_key(c, key, value, p->msg, sizeof p->msg);
+	FAIL(p, "unknown section [%s] (expected [coordinator], [operator NAME] or [webhook])",
+	     section);
 }
 
 struct qc_config *qc_config_load(const char *path, char *why, size_t whylen)
@@ -129,6 +132,13 @@ struct qc_config *qc_config_load(const char *path, char *why, size_t whylen)
 			goto fail;
 		}
 	}
+	if (cfg->webhook) {
+		char wwhy[512];
+		if (qc_config_webhook_finish(cfg->webhook, wwhy, sizeof wwhy) != QL_OK) {
+			snprintf(why, whylen, "%s: %s", path, wwhy);
+			goto fail;
+		}
+	}
 	return cfg;
 fail:
 	qc_config_free(cfg);
@@ -145,6 +155,7 @@ void qc_config_free(struct qc_config *cfg)
 	free(cfg->state_dir);
 	for (size_t i = 0; i < cfg->n_operators; i++)
 		free(cfg->operators[i].name);
+	qc_config_webhook_free(cfg->webhook);
 	free(cfg);
 }
 
