@@ -67,9 +67,10 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	char msg[256];
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	msg[strcspn(msg, "\r\n")] = '\0';
-	if (!w->started)
+	if (!w->started) /* qc_webhook_start says it, once */
 		snprintf(w->start_error, sizeof w->start_error, "%s", msg);
-	ql_warn("webhook: %s", msg);
+	else
+		ql_warn("webhook: %s", msg);
 }
 
 static void client_addr(struct MHD_Connection *conn, char *buf, size_t len)
