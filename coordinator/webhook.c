@@ -61,6 +61,8 @@ struct request {
 	size_t len, cap;
 };
 
+static void mhd_log(void *cls, const char *fmt, va_list ap) QL_PRINTF(2, 0);
+
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	struct qc_webhook *w = cls;
