@@ -25,7 +25,7 @@ struct qc_alert {
 	bool firing; /* status "firing"; else "resolved" */
 	struct qc_alert_label *labels;
 	size_t n_labels;
-	int64_t starts_at; /* unix seconds; 0 if absent */
+	int64_t starts_at; /* unix seconds; 0 if absent or before 1970 */
 	char *fingerprint; /* "" if absent */
 };
 
@@ -37,8 +37,9 @@ struct qc_alert_batch {
 
 /*
  * UNTRUSTED: an Alertmanager webhook body (JSON, version "4"). QL_OK and a
- * checked batch, or QL_ERR_MALFORMED / QL_ERR_TOO_BIG with a sentence in why
- * (and *out empty). Every string is checked for length and characters.
+ * checked batch, or QL_ERR_MALFORMED / QL_ERR_TOO_BIG (QL_ERR_NOMEM) with a
+ * sentence in why (and *out empty). Every string is checked for length and
+ * characters; alerts.c says what is checked and what is ignored.
  */
 QL_NODISCARD enum ql_err qc_alerts_parse(const char *json, size_t len, struct qc_alert_batch *out,
                                          char *why, size_t whylen);

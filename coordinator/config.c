@@ -98,9 +98,11 @@ static int handler(void *user, const char *section, const char *key, const char 
 		                           sizeof p->msg)
 		               ? 1
 		               : 0;
+	if (strcmp(section, "webhook") == 0)
+		return qc_config_webhook_key(c, key, value, p->msg, sizeof p->msg);
 	FAIL(p,
-	     "unknown section [%s] (expected [coordinator], [operator NAME], [automation] or "
-	     "[rule NAME])",
+	     "unknown section [%s] (expected [coordinator], [operator NAME], [webhook], "
+	     "[automation] or [rule NAME])",
 	     section);
 }
 
@@ -143,6 +145,13 @@ struct qc_config *qc_config_load(const char *path, char *why, size_t whylen)
 			goto fail;
 		}
 	}
+	if (cfg->webhook) {
+		char wwhy[512];
+		if (qc_config_webhook_finish(cfg->webhook, wwhy, sizeof wwhy) != QL_OK) {
+			snprintf(why, whylen, "%s: %s", path, wwhy);
+			goto fail;
+		}
+	}
 	return cfg;
 fail:
 	qc_config_free(cfg);
@@ -160,6 +169,7 @@ void qc_config_free(struct qc_config *cfg)
 	for (size_t i = 0; i < cfg->n_operators; i++)
 		free(cfg->operators[i].name);
 	qc_rules_config_free(cfg->automation);
+	qc_config_webhook_free(cfg->webhook);
 	free(cfg);
 }
 

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alerts.h"
 #include "coord.h"
 #include "log.h"
 #include "mitigations.h"
@@ -166,6 +167,10 @@ enum ql_err qc_start(struct qc_config *cfg, struct qc **out, char *why, size_t w
 		goto fail;
 	}
 	nng_sleep_aio(TICK_MS, c->tick);
+	/* Last: an accepted alert may reach the rules, which submit jobs. */
+	err = qc_webhook_start(c, &c->webhook, why, whylen);
+	if (err != QL_OK)
+		goto fail;
 	*out = c;
 	return QL_OK;
 fail:
@@ -177,6 +182,9 @@ void qc_stop(struct qc *c)
 {
 	if (c == NULL)
 		return;
+	/* First: no alert arrives while the rest goes away. */
+	qc_webhook_stop(c->webhook);
+	c->webhook = NULL;
 	pthread_mutex_lock(&c->lock);
 	c->stopping = true;
 	pthread_mutex_unlock(&c->lock);

@@ -435,34 +435,25 @@ void qc_rules_tick(struct qc *c, int64_t now_ms)
 
 /* ---- alert rules ------------------------------------------------------------------- */
 
-/* An alert's label (alerts.c has the same, qc_alert_label, once the webhook lands). */
-static const char *label_of(const struct qc_alert *a, const char *name)
-{
-	for (size_t i = 0; i < a->n_labels; i++)
-		if (strcmp(a->labels[i].name, name) == 0)
-			return a->labels[i].value;
-	return NULL;
-}
-
 static bool alert_matches(const struct qc_rule_config *r, const struct qc_alert *al)
 {
-	const char *name = label_of(al, "alertname");
+	const char *name = qc_alert_label(al, "alertname");
 	if (!al->firing || name == NULL || strcmp(name, r->alert) != 0)
 		return false;
 	for (size_t i = 0; i < r->n_labels; i++) {
-		const char *v = label_of(al, r->labels[i].key);
+		const char *v = qc_alert_label(al, r->labels[i].key);
 		if (v == NULL || strcmp(v, r->labels[i].value) != 0)
 			return false;
 	}
 	return true;
 }
 
-/* The host an alert is about: its "host" label, or "instance" without the port. */
+/* The host an alert is about (as its audit record says): "instance" without the port, or "host". */
 static bool alert_host(const struct qc_alert *al, char *out, size_t len)
 {
-	const char *v = label_of(al, "host");
+	const char *v = qc_alert_label(al, "instance");
 	if (v == NULL)
-		v = label_of(al, "instance");
+		v = qc_alert_label(al, "host");
 	if (v == NULL)
 		return false;
 	snprintf(out, len, "%.*s", (int)strcspn(v, ":"), v);

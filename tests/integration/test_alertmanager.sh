@@ -1,0 +1,192 @@
+#!/usr/bin/env bash
+# The coordinator's Alertmanager webhook with the real Alertmanager: a fleet
+# whose coordinator has a [webhook] section and a token file, an
+# Alertmanager on loopback (its own config and storage) whose receiver posts
+# there with the token; `amtool alert add` fires an alert and then resolves
+# it, and the coordinator's audit log has both, about host-001. Then the
+# attacker's view with curl: bad JSON, version 3, no token, a wrong token,
+# a body past max_body, GET, text/plain and another path are refused with
+# their status codes, logged, and leave no alert record; the coordinator
+# still works. And the start-up refusals: a token file others can read, a
+# webhook port in use.
+. "$(dirname "$0")/lib.sh"
+
+AM=/usr/bin/prometheus-alertmanager
+AMTOOL=/usr/bin/amtool
+[[ -x "$AM" && -x "$AMTOOL" ]] ||
+	fail "$AM or $AMTOOL is missing (./dev deps installs prometheus-alertmanager)"
+fleet_up 2
+db=$FLEET/coordinator/coordinator.db
+token_file=$FLEET/webhook.token
+WEBHOOK_PORT=$(free_port)
+URL=http://127.0.0.1:$WEBHOOK_PORT/api/v1/alerts
+
+# A token only the coordinator's user can read; 32 random bytes as hex.
+(umask 077 && od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$token_file" && echo >>"$token_file")
+TOKEN=$(<"$token_file")
+stop_coordinator
+cat >>"$FLEET/coordinator.conf" <<EOF
+[webhook]
+listen = 127.0.0.1:$WEBHOOK_PORT
+token_file = $token_file
+max_body = 64k
+EOF
+
+# Refused at start: a token file group or others can read.
+chmod 640 "$token_file"
+expect_exit 1 "$BIN/quell-coordinator" -c "$FLEET/coordinator.conf"
+assert_contains "token_file $token_file is accessible by group or others (chmod 600)"
+chmod 600 "$token_file"
+
+start_coordinator
+wait_until 10 port_listening "$WEBHOOK_PORT"
+assert_file_contains "$FLEET/coordinator.log" "webhook listening on 127.0.0.1:$WEBHOOK_PORT/api/v1/alerts"
+
+# Refused at start: the webhook's port in use (a second coordinator with its
+# own sockets and state, the same [webhook]).
+other=$FLEET/other
+mkdir -p "$other"
+sed -e "s|^agent_listen = .*|agent_listen = tcp://127.0.0.1:$(free_port)|" \
+	-e "s|^control_listen = .*|control_listen = tcp://127.0.0.1:$(free_port)|" \
+	-e "s|^state_dir = .*|state_dir = $other|" "$FLEET/coordinator.conf" >"$other/coordinator.conf"
+expect_exit 1 "$BIN/quell-coordinator" -c "$other/coordinator.conf"
+assert_contains "cannot listen for the webhook on 127.0.0.1:$WEBHOOK_PORT"
+assert_contains "Address already in use"
+
+alerts() { sqlite3 "$db" "SELECT count(*) FROM audit_log WHERE kind = 'alert'"; }
+alerts_with() { [[ "$(sqlite3 "$db" "SELECT count(*) FROM audit_log WHERE kind = 'alert' AND text LIKE '$1%'")" -ge 1 ]]; }
+[[ "$(alerts)" == 0 ]] || fail "alert records before any alert"
+
+# ------------------------------------------------------------ Alertmanager
+AMDIR=$(mktemp -d "${TMPDIR:-/tmp}/quell-alertmanager.XXXXXX")
+on_exit rm -rf "$AMDIR"
+AM_PORT=$(free_port)
+AM_URL=http://127.0.0.1:$AM_PORT
+cat >"$AMDIR/alertmanager.yml" <<EOF
+route:
+  receiver: quell
+  group_by: [alertname]
+  group_wait: 1s
+  group_interval: 1s
+  repeat_interval: 1h
+receivers:
+  - name: quell
+    webhook_configs:
+      - url: $URL
+        send_resolved: true
+        http_config:
+          authorization:
+            type: Bearer
+            credentials_file: $token_file
+EOF
+# --cluster.listen-address= : no gossip (it would bind 0.0.0.0:9094).
+"$AM" --config.file="$AMDIR/alertmanager.yml" --storage.path="$AMDIR/data" \
+	--web.listen-address="127.0.0.1:$AM_PORT" --cluster.listen-address= \
+	</dev/null >"$AMDIR/alertmanager.log" 2>&1 &
+am_pid=$!
+_am_down() {
+	kill "$am_pid" 2>/dev/null && wait "$am_pid" 2>/dev/null
+	return 0
+}
+_am_cleanup() {
+	_am_down
+	# shellcheck disable=SC2154 # lib.sh's exit status, set before the cleanups run
+	((_exit_rc == 0)) || { echo "--- alertmanager.log (tail)" >&2 && tail -n 20 "$AMDIR/alertmanager.log" >&2; }
+}
+on_exit _am_cleanup
+_am_ready() {
+	kill -0 "$am_pid" 2>/dev/null || fail "alertmanager exited:$NL$(tail -n 20 "$AMDIR/alertmanager.log")"
+	curl -sf "$AM_URL/-/ready" >/dev/null
+}
+wait_until 30 _am_ready
+
+expect_exit 0 "$AMTOOL" alert add HighErrorRate instance=host-001:9100 severity=page \
+	--annotation=summary="5xx above 5%" --alertmanager.url="$AM_URL"
+wait_until 20 alerts_with "firing HighErrorRate"
+row=$(sqlite3 -separator $'\t' "$db" \
+	"SELECT host, actor, ifnull(incident, '-'), text, data FROM audit_log WHERE kind = 'alert'")
+IFS=$'\t' read -r host actor incident text data <<<"$row"
+[[ "$host" == host-001 && "$actor" == alertmanager && "$incident" == - ]] ||
+	fail "unexpected alert record: $row"
+[[ "$text" == "firing HighErrorRate instance=host-001:9100 severity=page" ]] ||
+	fail "unexpected alert text: $text"
+jq -e '.status == "firing" and .labels == {"alertname": "HighErrorRate",
+	"instance": "host-001:9100", "severity": "page"}
+	and (.startsAt | test("^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$"))
+	and (.fingerprint | test("^[0-9a-f]{16}$"))' <<<"$data" >/dev/null ||
+	fail "unexpected alert data: $data"
+assert_file_contains "$FLEET/coordinator.log" 'webhook: 1 alert(s), firing, receiver "quell", from 127.0.0.1:'
+
+# Resolved: the same alert with an end in the past.
+expect_exit 0 "$AMTOOL" alert add HighErrorRate instance=host-001:9100 severity=page \
+	--annotation=summary="5xx above 5%" --end="$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+	--alertmanager.url="$AM_URL"
+wait_until 20 alerts_with "resolved HighErrorRate instance=host-001:9100"
+_am_down
+expect_exit 0 q audit verify
+assert_contains "intact"
+n=$(alerts)
+
+# ------------------------------------------------------ the attacker's view
+# post CODE CURL-ARGS...: curl's status must be CODE; body in $OUT, headers in $HEADERS.
+post() {
+	local want=$1 code
+	shift
+	code=$(curl -s -o "$FLEET/body" -D "$FLEET/headers" -w '%{http_code}' "$@" "$URL") ||
+		fail "curl $* failed ($?)"
+	OUT=$(<"$FLEET/body")
+	HEADERS=$(tr -d '\r' <"$FLEET/headers")
+	[[ "$code" == "$want" ]] || fail "curl $* answered $code, expected $want: $OUT"
+}
+auth=(-H "Authorization: Bearer $TOKEN")
+json=(-H "Content-Type: application/json")
+payload='{"version":"4","status":"firing","receiver":"curl","alerts":[{"status":"firing",
+ "labels":{"alertname":"Forged","instance":"host-002:9100"}}]}'
+
+post 400 "${auth[@]}" "${json[@]}" --data-binary '{"version":"4","status":'
+assert_contains '"error":"not valid JSON'
+post 400 "${auth[@]}" "${json[@]}" --data-binary "${payload/\"4\"/\"3\"}"
+assert_contains 'unsupported version'
+post 400 "${auth[@]}" "${json[@]}" --data-binary \
+	'{"version":"4","status":"firing","alerts":[{"status":"firing","labels":{"a":1}}]}'
+assert_contains 'alerts[0].labels.a is not a string'
+post 401 "${json[@]}" --data-binary "$payload"
+[[ "$HEADERS" == *$'\nWWW-Authenticate: Bearer'* ]] || fail "no WWW-Authenticate: Bearer in:$NL$HEADERS"
+post 401 -H "Authorization: Bearer ${TOKEN%?}x" "${json[@]}" --data-binary "$payload"
+post 401 -H "Authorization: Basic $(printf 'x:%s' "$TOKEN" | base64 -w0)" "${json[@]}" \
+	--data-binary "$payload"
+head -c 100000 /dev/zero | tr '\0' ' ' >"$FLEET/big.json"
+post 413 "${auth[@]}" "${json[@]}" --data-binary @"$FLEET/big.json"
+assert_contains 'larger than max_body (65536 bytes)'
+post 405 "${auth[@]}"
+[[ "$HEADERS" == *$'\nAllow: POST'* ]] || fail "no Allow: POST in:$NL$HEADERS"
+post 405 "${auth[@]}" "${json[@]}" -X PUT --data-binary "$payload"
+post 415 "${auth[@]}" -H "Content-Type: text/plain" --data-binary "$payload"
+post 415 "${auth[@]}" --data-urlencode "x=$payload"
+code=$(curl -s -o /dev/null -w '%{http_code}' "${auth[@]}" "${json[@]}" --data-binary "$payload" \
+	"$URL/../../v2/alerts") || fail "curl failed"
+[[ "$code" == 404 ]] || fail "another path answered $code, expected 404"
+# A chunked body past max_body: the connection is closed, nothing buffered.
+rc=0
+curl -s -o /dev/null "${auth[@]}" "${json[@]}" -H "Transfer-Encoding: chunked" \
+	--data-binary @"$FLEET/big.json" "$URL" || rc=$?
+((rc != 0)) || fail "a chunked body past max_body was answered"
+
+[[ "$(alerts)" == "$n" ]] || fail "refused requests left alert records ($(alerts), expected $n)"
+for why in "400 not valid JSON" "400 unsupported version" "401 missing or wrong bearer token" \
+	"413 the body is larger than max_body" "405 only POST is allowed" \
+	"415 Content-Type must be application/json" "404 no such path" "past max_body"; do
+	assert_file_contains "$FLEET/coordinator.log" "$why"
+done
+grep -q "webhook: refused POST /api/v1/alerts from 127.0.0.1:[0-9]*: 401" "$FLEET/coordinator.log" ||
+	fail "a refusal is not logged with the client's address"
+
+# The coordinator still works, and still takes a good payload.
+expect_exit 0 q ping
+post 200 "${auth[@]}" "${json[@]}" --data-binary "$payload"
+[[ "$OUT" == '{"status":"ok","alerts":1}' ]] || fail "unexpected answer: $OUT"
+[[ "$(alerts)" == $((n + 1)) ]] || fail "the accepted payload left no record"
+[[ "$(sqlite3 "$db" "SELECT host FROM audit_log WHERE kind = 'alert' ORDER BY seq DESC LIMIT 1")" == host-002 ]] ||
+	fail "the accepted payload's record is not about host-002"
+expect_exit 0 q audit verify
+pass
