@@ -3,7 +3,9 @@
 # whose coordinator has a [webhook] section and a token file, an
 # Alertmanager on loopback (its own config and storage) whose receiver posts
 # there with the token; `amtool alert add` fires an alert and then resolves
-# it, and the coordinator's audit log has both, about host-001. Then the
+# it, and the coordinator's audit log has both, about host-001; the alert
+# rule answers the firing one with maintenance on host-001 (signed by the
+# automation key, with its TTL), and nothing else. Then the
 # attacker's view with curl: bad JSON, version 3, no token, a wrong token,
 # a body past max_body, GET, text/plain and another path are refused with
 # their status codes, logged, and leave no alert record; the coordinator
@@ -24,12 +26,36 @@ URL=http://127.0.0.1:$WEBHOOK_PORT/api/v1/alerts
 # A token only the coordinator's user can read; 32 random bytes as hex.
 (umask 077 && od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$token_file" && echo >>"$token_file")
 TOKEN=$(<"$token_file")
+# The alert rule's automation key, which the agents' policies allow maintenance only.
+q keygen "$FLEET/automation.key" >/dev/null
+allow_automation() {
+	cat >>"$FLEET/hosts/$1/agent.conf" <<EOF
+[signer automation]
+key_file = $FLEET/automation.key.pub
+allow = maintenance:site
+max_ttl = 30m
+require_ttl = yes
+EOF
+}
+restart_agent host-001 allow_automation host-001
+restart_agent host-002 allow_automation host-002
 stop_coordinator
 cat >>"$FLEET/coordinator.conf" <<EOF
 [webhook]
 listen = 127.0.0.1:$WEBHOOK_PORT
 token_file = $token_file
 max_body = 64k
+[automation]
+key = $FLEET/automation.key
+[rule page]
+when = alert
+alert = HighErrorRate
+labels = severity=page
+action = maintenance
+handle = site
+arg.mode = on
+arg.message = Degraded: automatic maintenance
+ttl = 10m
 EOF
 
 # Refused at start: a token file group or others can read.
@@ -116,12 +142,24 @@ jq -e '.status == "firing" and .labels == {"alertname": "HighErrorRate",
 	and (.fingerprint | test("^[0-9a-f]{16}$"))' <<<"$data" >/dev/null ||
 	fail "unexpected alert data: $data"
 assert_file_contains "$FLEET/coordinator.log" 'webhook: 1 alert(s), firing, receiver "quell", from 127.0.0.1:'
+# The alert rule: maintenance on the host the alert names, nowhere else.
+page=$FLEET/hosts/host-001/www/maintenance.html
+wait_until 20 test -e "$page"
+assert_file_contains "$page" "Degraded: automatic maintenance"
+[[ ! -e "$FLEET/hosts/host-002/www/maintenance.html" ]] || fail "the alert rule touched host-002"
+fired() { sqlite3 "$db" "SELECT count(*) FROM audit_log WHERE kind = 'rule' AND text LIKE 'rule page fired%'"; }
+[[ "$(fired)" == 1 ]] || fail "the alert rule fired $(fired) times"
+expect_exit 0 q mitigations --json
+jq -e '.mitigations | length == 1 and .[0].operator == "automation" and .[0].ttl_seconds == 600
+	and .[0].incident == "page" and .[0].hosts.active == 1' <<<"$OUT" >/dev/null ||
+	fail "expected one automated maintenance with a 10m TTL on host-001:$NL$OUT"
 
 # Resolved: the same alert with an end in the past.
 expect_exit 0 "$AMTOOL" alert add HighErrorRate instance=host-001:9100 severity=page \
 	--annotation=summary="5xx above 5%" --end="$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
 	--alertmanager.url="$AM_URL"
 wait_until 20 alerts_with "resolved HighErrorRate instance=host-001:9100"
+[[ "$(fired)" == 1 ]] || fail "a resolved alert made the rule fire"
 _am_down
 expect_exit 0 q audit verify
 assert_contains "intact"
@@ -189,4 +227,5 @@ post 200 "${auth[@]}" "${json[@]}" --data-binary "$payload"
 [[ "$(sqlite3 "$db" "SELECT host FROM audit_log WHERE kind = 'alert' ORDER BY seq DESC LIMIT 1")" == host-002 ]] ||
 	fail "the accepted payload's record is not about host-002"
 expect_exit 0 q audit verify
+[[ "$(fired)" == 1 ]] || fail "refused requests made the alert rule fire"
 pass
