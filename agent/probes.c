@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "checks.h"
+#include "codec.h"
 #include "config.h"
 #include "proc.h"
 #include "ql.h"
@@ -223,7 +224,7 @@ static bool probe_file_age(const struct qa_check *c, char *detail, size_t len)
 	int64_t age = ql_now() - (int64_t)st.st_mtime;
 	char a[16], m[16];
 	span(age, a, sizeof a);
-	span(c->max_age_s, m, sizeof m);
+	ql_duration_format(c->max_age_s, m, sizeof m);
 	bool pass = age <= (int64_t)c->max_age_s;
 	snprintf(detail, len, "%s is %s old (max %s)", c->path, a, m);
 	return pass;
