@@ -9,7 +9,6 @@
  * would have mattered.
  */
 #include <arpa/inet.h>
-#include <curl/curl.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -22,6 +21,7 @@
 #include "checks.h"
 #include "codec.h"
 #include "config.h"
+#include "curl.h"
 #include "ql_limits.h"
 
 #define T(x) (1u << QA_CHECK_##x)
@@ -107,11 +107,16 @@ static bool url_ok(const char *value, char *why, size_t whylen)
 	bool ok = (strncmp(value, "http://", 7) == 0 || strncmp(value, "https://", 8) == 0) &&
 	          strlen(value) <= QA_MAX_PATH && ql_text_ok(value, QA_MAX_PATH) &&
 	          strpbrk(value, " \t\n") == NULL;
-	if (ok) {
-		CURLU *u = curl_url();
-		ok = u != NULL && curl_url_set(u, CURLUPART_URL, value, 0) == CURLUE_OK;
-		curl_url_cleanup(u);
+	if (!ok) {
+		snprintf(why, whylen, "url must be an http:// or https:// URL");
+		return false;
 	}
+	const struct qa_curl *cu = qa_curl(why, whylen); /* the first http check loads it */
+	if (cu == NULL)
+		return false;
+	CURLU *u = cu->url();
+	ok = u != NULL && cu->url_set(u, CURLUPART_URL, value, 0) == CURLUE_OK;
+	cu->url_cleanup(u);
 	if (!ok)
 		snprintf(why, whylen, "url must be an http:// or https:// URL");
 	return ok;

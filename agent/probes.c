@@ -13,11 +13,9 @@
  * What a probe reports comes partly from outside (a server's status, a
  * program's output); checks.c makes it one printable line.
  */
-#include <curl/curl.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +27,7 @@
 #include "checks.h"
 #include "codec.h"
 #include "config.h"
+#include "curl.h"
 #include "proc.h"
 #include "ql.h"
 
@@ -73,14 +72,6 @@ static void size_text(uint64_t bytes, char *buf, size_t len)
 
 /* ---- http ---- */
 
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static bool curl_ready;
-
-static void curl_init(void)
-{
-	curl_ready = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
-}
-
 static size_t discard(char *data, size_t size, size_t n, void *arg)
 {
 	(void)data;
@@ -98,35 +89,35 @@ static int progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t 
 
 static bool probe_http(const struct qa_check *c, const atomic_bool *stop, char *detail, size_t len)
 {
-	pthread_once(&curl_once, curl_init);
-	CURL *h = curl_ready ? curl_easy_init() : NULL;
+	char err[CURL_ERROR_SIZE] = "";
+	const struct qa_curl *cu = qa_curl(err, sizeof err); /* loaded with the config */
+	CURL *h = cu ? cu->easy_init() : NULL;
 	if (h == NULL) {
-		snprintf(detail, len, "libcurl could not be initialised");
+		snprintf(detail, len, "%s", cu ? "out of memory" : err);
 		return false;
 	}
-	char err[CURL_ERROR_SIZE] = "";
 	size_t got = 0;
 	long ms = (long)c->timeout_s * 1000;
-	curl_easy_setopt(h, CURLOPT_URL, c->url);
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(h, CURLOPT_PROXY, ""); /* never a proxy from the environment */
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, ms);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, ms);
-	curl_easy_setopt(h, CURLOPT_USERAGENT, "quell-agent/" QL_VERSION);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, &got);
-	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
-	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, progress);
-	curl_easy_setopt(h, CURLOPT_XFERINFODATA, (void *)stop);
-	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, err);
-	CURLcode rc = curl_easy_perform(h);
+	cu->easy_setopt(h, CURLOPT_URL, c->url);
+	cu->easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	cu->easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+	cu->easy_setopt(h, CURLOPT_PROXY, ""); /* never a proxy from the environment */
+	cu->easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	cu->easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, ms);
+	cu->easy_setopt(h, CURLOPT_TIMEOUT_MS, ms);
+	cu->easy_setopt(h, CURLOPT_USERAGENT, "quell-agent/" QL_VERSION);
+	cu->easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
+	cu->easy_setopt(h, CURLOPT_WRITEDATA, &got);
+	cu->easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+	cu->easy_setopt(h, CURLOPT_XFERINFOFUNCTION, progress);
+	cu->easy_setopt(h, CURLOPT_XFERINFODATA, (void *)stop);
+	cu->easy_setopt(h, CURLOPT_ERRORBUFFER, err);
+	CURLcode rc = cu->easy_perform(h);
 	long code = 0;
-	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+	cu->easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
 	long os_errno = 0;
-	curl_easy_getinfo(h, CURLINFO_OS_ERRNO, &os_errno);
-	curl_easy_cleanup(h);
+	cu->easy_getinfo(h, CURLINFO_OS_ERRNO, &os_errno);
+	cu->easy_cleanup(h);
 
 	bool pass = false;
 	if (rc == CURLE_OK || (rc == CURLE_WRITE_ERROR && code > 0)) {
@@ -141,7 +132,7 @@ static bool probe_http(const struct qa_check *c, const atomic_bool *stop, char *
 	} else if (rc == CURLE_COULDNT_CONNECT && os_errno != 0) {
 		snprintf(detail, len, "connect to %s: %s", c->url, strerror((int)os_errno));
 	} else {
-		snprintf(detail, len, "%s: %s", c->url, err[0] ? err : curl_easy_strerror(rc));
+		snprintf(detail, len, "%s: %s", c->url, err[0] ? err : cu->easy_strerror(rc));
 	}
 	return pass;
 }
