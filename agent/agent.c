@@ -116,6 +116,8 @@ static enum qa_in_flight in_flight(void *arg, const struct qa_job_key *k,
 	return f;
 }
 
+static void checks_changed(void *arg);
+
 enum ql_err qa_agent_new(struct qa_config *cfg, const struct qa_agent_opts *opts,
                          struct qa_agent **out, char *why, size_t whylen)
 {
@@ -156,6 +158,10 @@ enum ql_err qa_agent_new(struct qa_config *cfg, const struct qa_agent_opts *opts
 		a->own_x = true;
 	}
 	a->env = (struct qa_exec_env){a->cfg, a->key, a->store, in_flight, a};
+	if ((err = qa_health_new(cfg, checks_changed, a, &a->health)) != QL_OK) {
+		snprintf(why, whylen, "health checks: %s", ql_strerror(err));
+		goto fail;
+	}
 	*out = a;
 	return QL_OK;
 fail:
@@ -165,12 +171,12 @@ fail:
 
 static nng_msg *make_hello(struct qa_agent *a)
 {
-	return qa_msg_hello(a->cfg, a->key);
+	return qa_msg_hello(a->cfg, a->key, a->health);
 }
 
 static nng_msg *make_heartbeat(struct link *l)
 {
-	return qa_msg_heartbeat(l->agent->cfg, l->agent->key, ++l->seq);
+	return qa_msg_heartbeat(l->agent->cfg, l->agent->key, ++l->seq, l->agent->health);
 }
 
 /* ---- slots (a->lock held) -------------------------------------------------------- */
@@ -251,7 +257,7 @@ static bool send_next_result(struct slot *sl)
 {
 	struct link *l = sl->link;
 	struct outmsg *m = l->outbox;
-	nng_msg *msg = ql_msg_new(m->data, m->len);
+	nng_msg *msg = m->heartbeat ? make_heartbeat(l) : ql_msg_new(m->data, m->len);
 	if (msg == NULL)
 		return false;
 	l->outbox = m->next;
@@ -278,10 +284,41 @@ void qa_outbox_kick(struct link *l)
 	}
 }
 
+/*
+ * The check thread: a check changed state. A heartbeat goes out now through
+ * the outbox (on the poller if it is holding, else on a free result slot,
+ * which the coordinator answers at once while it holds our poll), rather
+ * than with the next poll up to hold_seconds later. A link that is not
+ * ready gets nothing: its hello will carry the states.
+ */
+static void checks_changed(void *arg)
+{
+	struct qa_agent *a = arg;
+	pthread_mutex_lock(&a->lock);
+	for (size_t i = 0; !a->stopping && i < a->n_links; i++) {
+		struct link *l = &a->links[i];
+		if (!l->ready)
+			continue;
+		bool queued = false;
+		for (struct outmsg *m = l->outbox; m && !queued; m = m->next)
+			queued = m->heartbeat; /* not sent yet: it will carry the new state */
+		struct outmsg *m = queued ? NULL : calloc(1, sizeof *m);
+		if (m) {
+			m->heartbeat = true;
+			outbox_push(l, m, false);
+		}
+		qa_outbox_kick(l);
+	}
+	pthread_mutex_unlock(&a->lock);
+}
+
 /* The result a slot carried was not acknowledged: it goes out again. */
 static void slot_requeue(struct slot *sl)
 {
-	if (sl->carrying) {
+	if (sl->carrying && sl->carrying->heartbeat) {
+		free(sl->carrying); /* the next heartbeat or hello has the states */
+		sl->carrying = NULL;
+	} else if (sl->carrying) {
 		outbox_push(sl->link, sl->carrying, true);
 		sl->carrying = NULL;
 	}
@@ -488,7 +525,7 @@ static void slot_cb(void *arg)
 				slot_done(sl);
 			break;
 		}
-		if (sl->carrying)
+		if (sl->carrying && !sl->carrying->heartbeat)
 			qa_agent_observe(a, QA_EVENT_SENT, sl->carrying->job_id);
 		sl->state = SLOT_RECV;
 		nng_aio_set_timeout(sl->aio, RECV_TIMEOUT_MS);
@@ -603,10 +640,15 @@ enum ql_err qa_agent_start(struct qa_agent *a, char *why, size_t whylen)
 			return err;
 	}
 	qa_agent_submit(a); /* first turn: mitigations a crash left, TTLs that ran out meanwhile */
-	ql_info("agent %s started (%zu coordinator%s, %zu handle%s, %zu signer%s)",
+	if (qa_health_start(a->health) != QL_OK) {
+		snprintf(why, whylen, "cannot start the health check thread");
+		return QL_ERR_NOMEM;
+	}
+	ql_info("agent %s started (%zu coordinator%s, %zu handle%s, %zu signer%s, %zu check%s)",
 	        a->cfg->hostname, a->cfg->n_coordinators, a->cfg->n_coordinators == 1 ? "" : "s",
 	        a->cfg->n_handles, a->cfg->n_handles == 1 ? "" : "s", a->cfg->n_signers,
-	        a->cfg->n_signers == 1 ? "" : "s");
+	        a->cfg->n_signers == 1 ? "" : "s", a->cfg->n_checks,
+	        a->cfg->n_checks == 1 ? "" : "s");
 	return QL_OK;
 }
 
@@ -615,6 +657,7 @@ void qa_agent_stop(struct qa_agent *a)
 	pthread_mutex_lock(&a->lock);
 	a->stopping = true;
 	pthread_mutex_unlock(&a->lock);
+	qa_health_stop(a->health); /* before the links go: it may be queueing a heartbeat */
 	for (size_t i = 0; i < a->n_links; i++) {
 		struct link *l = &a->links[i];
 		for (size_t k = 0; k < l->n_slots; k++)
@@ -656,6 +699,7 @@ void qa_agent_free(struct qa_agent *a)
 	}
 	for (size_t i = 0; i < a->q_len; i++)
 		qa_pending_free(a->queue[(a->q_head + i) % QUEUE_MAX].p);
+	qa_health_free(a->health);
 	if (a->own_x)
 		qa_executor_free(a->x);
 	qa_store_close(a->store);

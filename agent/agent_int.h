@@ -18,6 +18,7 @@
 #include "agent.h"
 #include "exec.h"
 #include "executor.h"
+#include "health.h"
 #include "quell.pb-c.h"
 #include "store.h"
 
@@ -30,6 +31,10 @@ enum slot_state { SLOT_FREE, SLOT_SEND, SLOT_RECV, SLOT_WAIT, SLOT_HOLD };
 struct outmsg {
 	uint8_t *data; /* a signed result, or signed mitigation events */
 	size_t len;
+	/* A heartbeat (data NULL), signed when it goes out so that it carries
+	 * the checks' states as they are then; never sent twice (a later
+	 * heartbeat or hello carries newer states). */
+	bool heartbeat;
 	int64_t events_upto;           /* events: the store's last event id in it (0: a result) */
 	uint8_t job_id[QL_JOB_ID_LEN]; /* for the observer */
 	struct outmsg *next;
@@ -96,6 +101,7 @@ struct qa_agent {
 	bool stopping;
 	void (*observe)(void *arg, enum qa_event ev, const uint8_t job_id[QL_JOB_ID_LEN]);
 	void *observe_arg;
+	struct qa_health *health; /* NULL: no checks, no check thread */
 	struct qa_executor *x;
 	bool own_x;          /* made by qa_agent_new, freed with the agent */
 	struct qa_turn turn; /* the agent's place in the executor's list */

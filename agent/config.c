@@ -26,6 +26,7 @@ struct parse {
 	size_t whylen;
 	bool failed;
 	size_t signers_cap, handles_cap; /* allocated lengths of cfg->signers, cfg->handles */
+	size_t checks_cap;
 };
 
 #define FAIL(p, ...)                                                                               \
@@ -105,6 +106,25 @@ static struct qa_handle *handle_for(struct parse *p, const char *name)
 		return NULL;
 	c->n_handles++;
 	return h;
+}
+
+static struct qa_check *check_for(struct parse *p, const char *name)
+{
+	struct qa_config *c = p->cfg;
+	for (size_t i = 0; i < c->n_checks; i++)
+		if (strcmp(c->checks[i].name, name) == 0)
+			return &c->checks[i];
+	struct qa_check *a = grow(c->checks, &p->checks_cap, c->n_checks, QL_MAX_CHECKS, sizeof *a);
+	if (a == NULL)
+		return NULL;
+	c->checks = a;
+	struct qa_check *k = &c->checks[c->n_checks];
+	memset(k, 0, sizeof *k);
+	k->name = strdup(name);
+	if (k->name == NULL)
+		return NULL;
+	c->n_checks++;
+	return k;
 }
 
 static int agent_key(struct parse *p, const char *key, const char *value)
@@ -241,6 +261,17 @@ static int handle_key(struct parse *p, const char *name, const char *key, const 
 	return 1;
 }
 
+static int check_key(struct parse *p, const char *name, const char *key, const char *value)
+{
+	struct qa_check *k = check_for(p, name);
+	if (k == NULL)
+		FAIL(p, "too many checks (at most %d)", QL_MAX_CHECKS);
+	char why[256];
+	if (!qa_check_set(k, key, value, why, sizeof why))
+		FAIL(p, "[check %s] %s", name, why);
+	return 1;
+}
+
 static int handler(void *user, const char *section, const char *key, const char *value)
 {
 	struct parse *p = user;
@@ -252,7 +283,12 @@ static int handler(void *user, const char *section, const char *key, const char 
 		return signer_key(p, section + 7, key, value);
 	if (strncmp(section, "handle ", 7) == 0 && ql_ident_ok(section + 7, QL_MAX_HANDLE))
 		return handle_key(p, section + 7, key, value);
-	FAIL(p, "unknown section [%s] (expected [agent], [signer NAME] or [handle NAME])", section);
+	if (strncmp(section, "check ", 6) == 0 && ql_ident_ok(section + 6, QL_MAX_NAME))
+		return check_key(p, section + 6, key, value);
+	FAIL(p,
+	     "unknown section [%s] (expected [agent], [signer NAME], [handle NAME] or [check "
+	     "NAME])",
+	     section);
 }
 
 /* Checks that need the whole file. */
@@ -295,6 +331,13 @@ static bool finish(struct parse *p)
 			return false;
 		}
 	}
+	for (size_t i = 0; i < c->n_checks; i++) {
+		struct qa_check *k = &c->checks[i];
+		if (!qa_check_finish(k, c, why, sizeof why)) {
+			snprintf(p->why, p->whylen, "%s: [check %s] %s", c->path, k->name, why);
+			return false;
+		}
+	}
 	return true;
 }
 
@@ -312,7 +355,7 @@ struct qa_config *qa_config_load(const char *path, char *why, size_t whylen)
 		goto fail;
 	}
 	char first[512] = "";
-	struct parse p = {cfg, first, sizeof first, false, 0, 0};
+	struct parse p = {cfg, first, sizeof first, false, 0, 0, 0};
 	int rc = ini_parse(path, handler, &p);
 	if (rc < 0) {
 		snprintf(why, whylen, "%s: cannot read: %s", path, strerror(errno));
@@ -355,6 +398,9 @@ void qa_config_free(struct qa_config *cfg)
 	for (size_t i = 0; cfg->handles && i < cfg->n_handles; i++)
 		qa_handle_fini(&cfg->handles[i]);
 	free(cfg->handles);
+	for (size_t i = 0; cfg->checks && i < cfg->n_checks; i++)
+		qa_check_fini(&cfg->checks[i]);
+	free(cfg->checks);
 	free(cfg);
 }
 

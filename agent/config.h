@@ -8,6 +8,7 @@
  *   [signer NAME]      key (base64) or key_file, allow = action[:handle], ...,
  *                      max_ttl = DURATION, require_ttl = yes|no
  *   [handle NAME]      type = ..., and that type's keys (handles.h)
+ *   [check NAME]       type = ..., and that type's keys (checks.h)
  *
  * A config the agent cannot honour is refused at start with the file, line
  * and reason, never half-applied.
@@ -19,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "checks.h"
 #include "handles.h"
 #include "keys.h"
 #include "ql.h"
@@ -59,6 +61,8 @@ struct qa_config {
 	size_t n_signers;
 	struct qa_handle *handles;
 	size_t n_handles;
+	struct qa_check *checks; /* at most QL_MAX_CHECKS */
+	size_t n_checks;
 };
 
 /*

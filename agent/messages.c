@@ -25,7 +25,43 @@ static nng_msg *make_signed(const struct ql_secret_key *key, Quell__Kind kind,
 	return msg;
 }
 
-nng_msg *qa_msg_hello(const struct qa_config *cfg, const struct ql_secret_key *key)
+/* The checks' states, as protobuf messages pointing into r (valid until it is freed). */
+struct checks_pb {
+	struct qa_check_report *r;
+	Quell__CheckState *cs, **ptrs;
+	size_t n;
+};
+
+static bool checks_fill(struct qa_health *health, struct checks_pb *pb)
+{
+	*pb = (struct checks_pb){0};
+	if (health == NULL)
+		return true;
+	pb->r = qa_health_report(health, &pb->n);
+	pb->cs = calloc(pb->n ? pb->n : 1, sizeof *pb->cs);
+	pb->ptrs = calloc(pb->n ? pb->n : 1, sizeof *pb->ptrs);
+	if (pb->r == NULL || pb->cs == NULL || pb->ptrs == NULL)
+		return false;
+	for (size_t i = 0; i < pb->n; i++) {
+		quell__check_state__init(&pb->cs[i]);
+		pb->cs[i].name = (char *)pb->r[i].name;
+		pb->cs[i].state = (Quell__CheckState__State)pb->r[i].state;
+		pb->cs[i].since = pb->r[i].since;
+		pb->cs[i].detail = pb->r[i].detail;
+		pb->ptrs[i] = &pb->cs[i];
+	}
+	return true;
+}
+
+static void checks_free(struct checks_pb *pb)
+{
+	free(pb->r);
+	free(pb->cs);
+	free(pb->ptrs);
+}
+
+nng_msg *qa_msg_hello(const struct qa_config *cfg, const struct ql_secret_key *key,
+                      struct qa_health *health)
 {
 	Quell__Hello h = QUELL__HELLO__INIT;
 	Quell__Label labels[QL_MAX_LABELS], *lp[QL_MAX_LABELS];
@@ -45,15 +81,31 @@ nng_msg *qa_msg_hello(const struct qa_config *cfg, const struct ql_secret_key *k
 	     h.n_actions++)
 		actions[h.n_actions] = (char *)qa_actions[h.n_actions]->name;
 	h.actions = actions;
-	return make_signed(key, QUELL__KIND__KIND_HELLO, &h.base);
+	struct checks_pb pb;
+	nng_msg *msg = NULL;
+	if (checks_fill(health, &pb)) {
+		h.checks = pb.ptrs;
+		h.n_checks = pb.n;
+		msg = make_signed(key, QUELL__KIND__KIND_HELLO, &h.base);
+	}
+	checks_free(&pb);
+	return msg;
 }
 
 nng_msg *qa_msg_heartbeat(const struct qa_config *cfg, const struct ql_secret_key *key,
-                          uint64_t seq)
+                          uint64_t seq, struct qa_health *health)
 {
 	Quell__Heartbeat hb = QUELL__HEARTBEAT__INIT;
 	hb.hostname = cfg->hostname;
 	hb.time = ql_now();
 	hb.seq = seq;
-	return make_signed(key, QUELL__KIND__KIND_HEARTBEAT, &hb.base);
+	struct checks_pb pb;
+	nng_msg *msg = NULL;
+	if (checks_fill(health, &pb)) {
+		hb.checks = pb.ptrs;
+		hb.n_checks = pb.n;
+		msg = make_signed(key, QUELL__KIND__KIND_HEARTBEAT, &hb.base);
+	}
+	checks_free(&pb);
+	return msg;
 }

@@ -1,6 +1,7 @@
 /*
  * messages.h: the hello (who I am: hostname, labels, the actions this build
- * knows) and heartbeat an agent signs with its key, ready to send. NULL when
+ * knows) and heartbeat an agent signs with its key, ready to send; both carry
+ * every health check's state now (health may be NULL: no checks). NULL when
  * out of memory or signing fails.
  */
 #ifndef QA_MESSAGES_H
@@ -10,10 +11,12 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "health.h"
 #include "keys.h"
 
-nng_msg *qa_msg_hello(const struct qa_config *cfg, const struct ql_secret_key *key);
+nng_msg *qa_msg_hello(const struct qa_config *cfg, const struct ql_secret_key *key,
+                      struct qa_health *health);
 nng_msg *qa_msg_heartbeat(const struct qa_config *cfg, const struct ql_secret_key *key,
-                          uint64_t seq);
+                          uint64_t seq, struct qa_health *health);
 
 #endif

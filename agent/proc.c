@@ -26,6 +26,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -315,7 +316,9 @@ void qa_sleep_until(int64_t deadline_ms, int ms)
 		;
 }
 
-enum ql_err qa_proc_wait(struct qa_child *c, int64_t deadline_ms, int *status)
+/* qa_proc_wait, also ending (as at the deadline) as soon as *stop is true (stop may be NULL). */
+static enum ql_err wait_child(struct qa_child *c, int64_t deadline_ms, const atomic_bool *stop,
+                              int *status)
 {
 	assert(c->waited);
 	*status = -1;
@@ -324,7 +327,7 @@ enum ql_err qa_proc_wait(struct qa_child *c, int64_t deadline_ms, int *status)
 			c->waited = false;
 			return QL_OK;
 		}
-		if (ql_mono_ms() >= deadline_ms)
+		if (ql_mono_ms() >= deadline_ms || (stop && atomic_load(stop)))
 			break;
 		qa_sleep_until(deadline_ms, POLL_MS);
 	}
@@ -346,6 +349,11 @@ enum ql_err qa_proc_wait(struct qa_child *c, int64_t deadline_ms, int *status)
 	}
 	/* Still not gone (stuck in D state): qa_child_fini() hands it to the reaper. */
 	return QL_ERR_TIMEOUT;
+}
+
+enum ql_err qa_proc_wait(struct qa_child *c, int64_t deadline_ms, int *status)
+{
+	return wait_child(c, deadline_ms, NULL, status);
 }
 
 void qa_proc_output(const struct qa_child *c, char *buf, size_t len)
@@ -404,13 +412,19 @@ static const char *base_name(const char *path)
 
 enum ql_err qa_proc_run(char *const argv[], int64_t deadline_ms, char *detail, size_t detail_len)
 {
+	return qa_proc_run_stoppable(argv, deadline_ms, NULL, detail, detail_len);
+}
+
+enum ql_err qa_proc_run_stoppable(char *const argv[], int64_t deadline_ms, const atomic_bool *stop,
+                                  char *detail, size_t detail_len)
+{
 	struct qa_child c;
 	enum ql_err err =
 		qa_proc_spawn(argv, QA_SPAWN_SETSID | QA_SPAWN_CAPTURE, &c, detail, detail_len);
 	if (err != QL_OK)
 		return err;
 	int st;
-	err = qa_proc_wait(&c, deadline_ms, &st);
+	err = wait_child(&c, deadline_ms, stop, &st);
 	char out[QA_PROC_STDERR_MAX + 1];
 	qa_proc_output(&c, out, sizeof out);
 	const char *name = base_name(argv[0]);

@@ -16,6 +16,7 @@
 #ifndef QA_PROC_H
 #define QA_PROC_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -88,6 +89,10 @@ void qa_child_fini(struct qa_child *c);
  */
 QL_NODISCARD enum ql_err qa_proc_run(char *const argv[], int64_t deadline_ms, char *detail,
                                      size_t detail_len);
+/* As qa_proc_run, and also killed (QL_ERR_TIMEOUT) as soon as *stop is true. */
+QL_NODISCARD enum ql_err qa_proc_run_stoppable(char *const argv[], int64_t deadline_ms,
+                                               const atomic_bool *stop, char *detail,
+                                               size_t detail_len);
 /* Reap every exited child; keep the status of those someone waits for. */
 void qa_proc_reap(void);
 

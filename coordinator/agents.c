@@ -22,6 +22,7 @@
 
 #define HELLO_SKEW 300     /* seconds a hello's clock may be off before we warn */
 #define REDELIVER_MS 10000 /* a delivered, unanswered command is sent again after this */
+#define PASS_MS 1000       /* heartbeats answered at once past a held poll: at most one per */
 
 struct qc_agent *qc_agent_find(struct qc *c, const uint8_t pk[QL_PUBKEY_LEN])
 {
@@ -121,35 +122,11 @@ void qc_agent_next(struct qc *c, struct qc_agent *a, struct qc_rctx *rc)
 		deliver(a, rc, h, now);
 		return;
 	}
+	if (a->parked != rc)
+		a->passed_at_ms = 0;
 	a->parked = rc;
 	if (rc->state != QC_RCTX_PARKED)
 		qc_rctx_park(rc, a, now + c->cfg->hold_ms);
-}
-
-static void checks_free(struct qc_agent *a)
-{
-	for (size_t i = 0; i < a->n_checks; i++)
-		free(a->checks[i].detail);
-	free(a->checks);
-	a->checks = NULL;
-	a->n_checks = 0;
-}
-
-/* Replace an agent's checks with the ones it just reported (already validated). */
-static void take_checks(struct qc_agent *a, Quell__CheckState *const *cs, size_t n)
-{
-	struct qc_check *checks = calloc(n ? n : 1, sizeof *checks);
-	if (checks == NULL)
-		return; /* keep the old ones; the next heartbeat brings them again */
-	for (size_t i = 0; i < n; i++) {
-		snprintf(checks[i].name, sizeof checks[i].name, "%s", cs[i]->name);
-		checks[i].state = (int)cs[i]->state;
-		checks[i].since = cs[i]->since;
-		checks[i].detail = strdup(cs[i]->detail);
-	}
-	checks_free(a);
-	a->checks = checks;
-	a->n_checks = n;
 }
 
 bool qc_agent_check(const struct qc_agent *a, const char *name, int *state, int64_t *since)
@@ -182,6 +159,41 @@ static enum ql_err copy_labels(struct qc_agent *a, const Quell__Hello *h)
 	a->labels = labels;
 	a->n_labels = h->n_labels;
 	return QL_OK;
+}
+
+void qc_agent_checks_free(struct qc_agent *a)
+{
+	for (size_t i = 0; i < a->n_checks; i++) {
+		free(a->checks[i].name);
+		free(a->checks[i].detail);
+	}
+	free(a->checks);
+	a->checks = NULL;
+	a->n_checks = 0;
+}
+
+/* Replace an agent's health checks with the ones it reported (decoded, so validated). */
+static void copy_checks(struct qc_agent *a, Quell__CheckState *const *cs, size_t n)
+{
+	struct qc_check *k = calloc(n ? n : 1, sizeof *k);
+	for (size_t i = 0; k && i < n; i++) {
+		k[i].name = strdup(cs[i]->name);
+		k[i].detail = strdup(cs[i]->detail);
+		k[i].state = cs[i]->state;
+		k[i].since = cs[i]->since;
+		if (k[i].name == NULL || k[i].detail == NULL) {
+			struct qc_agent tmp = {.checks = k, .n_checks = i + 1};
+			qc_agent_checks_free(&tmp);
+			k = NULL;
+		}
+	}
+	if (k == NULL) {
+		ql_warn("out of memory: keeping agent %s's previous health checks", a->hostname);
+		return;
+	}
+	qc_agent_checks_free(a);
+	a->checks = k;
+	a->n_checks = n;
 }
 
 static void on_hello(struct qc *c, struct qc_rctx *rc, const struct ql_opened *o)
@@ -238,8 +250,9 @@ static void on_hello(struct qc *c, struct qc_rctx *rc, const struct ql_opened *o
 	}
 	if (copy_labels(a, h) != QL_OK)
 		goto out;
+	copy_checks(a, h->checks, h->n_checks);
+	a->checks_seq = 0; /* a hello starts the agent's heartbeat numbers again */
 	snprintf(a->version, sizeof a->version, "%s", h->version);
-	take_checks(a, h->checks, h->n_checks);
 	if (!a->connected)
 		ql_info("agent %s connected", a->hostname);
 	a->connected = true;
@@ -272,9 +285,30 @@ static void on_heartbeat(struct qc *c, struct qc_rctx *rc, const struct ql_opene
 		reply_type(rc, QUELL__AGENT_REPLY__TYPE__TYPE_HELLO_REQUIRED, NULL);
 		return;
 	}
-	take_checks(a, hb->checks, hb->n_checks);
+	/* Heartbeats may be handled out of order (one from the poller, one sent at
+	 * once on a check's change): the newest states win. */
+	if (hb->seq > a->checks_seq) {
+		copy_checks(a, hb->checks, hb->n_checks);
+		a->checks_seq = hb->seq;
+	}
 	quell__heartbeat__free_unpacked(hb, NULL);
 	a->last_seen = ql_now();
+	/*
+	 * With the agent's poll held, a heartbeat comes from a result slot (a
+	 * check changed state): answered at once, the poll stays held. But a
+	 * second one within PASS_MS of that means the held request is not the
+	 * poller's (a result slot's heartbeat got here before the poller's, and
+	 * the poller, answered at once, is asking again): then the held one is
+	 * released and this one held, as any new poll displaces an older one,
+	 * so the two never answer each other in a loop.
+	 */
+	int64_t now_ms = qc_now_ms();
+	if (a->parked && a->parked != rc &&
+	    (a->passed_at_ms == 0 || now_ms - a->passed_at_ms >= PASS_MS)) {
+		a->passed_at_ms = now_ms;
+		answer_now(a, rc);
+		return;
+	}
 	release_parked(a, rc);
 	qc_agent_next(c, a, rc);
 }
@@ -446,7 +480,7 @@ void qc_agents_free(struct qc *c)
 		HASH_DELETE(hh_pk, c->agents_by_pk, a);
 		free(a->hostname);
 		ql_labels_free(a->labels, a->n_labels);
-		checks_free(a);
+		qc_agent_checks_free(a);
 		free(a);
 	}
 }

@@ -227,12 +227,16 @@ static void do_agents(struct qc *c, struct qc_rctx *rc, const char *target)
 	Quell__AgentInfo **ptrs = calloc(n ? n : 1, sizeof *ptrs);
 	Quell__Label *labels = calloc(n * QL_MAX_LABELS + 1, sizeof *labels);
 	Quell__Label **lptrs = calloc(n * QL_MAX_LABELS + 1, sizeof *lptrs);
-	size_t nl = 0;
-	if (!info || !ptrs || !labels || !lptrs) {
+	size_t nl = 0, nc = 0, n_checks = 0;
+	struct qc_agent *a, *tmp;
+	HASH_ITER (hh_pk, c->agents_by_pk, a, tmp)
+		n_checks += a->n_checks;
+	Quell__CheckState *checks = calloc(n_checks + 1, sizeof *checks);
+	Quell__CheckState **cptrs = calloc(n_checks + 1, sizeof *cptrs);
+	if (!info || !ptrs || !labels || !lptrs || !checks || !cptrs) {
 		send_error(rc, "no-memory", "coordinator out of memory");
 		goto out;
 	}
-	struct qc_agent *a, *tmp;
 	HASH_ITER (hh_pk, c->agents_by_pk, a, tmp) {
 		if (target[0] && !ql_selector_match(target, a->hostname, a->labels, a->n_labels))
 			continue;
@@ -252,6 +256,16 @@ static void do_agents(struct qc *c, struct qc_rctx *rc, const char *target)
 			lptrs[nl] = &labels[nl];
 		}
 		i->n_labels = a->n_labels;
+		i->checks = &cptrs[nc];
+		for (size_t j = 0; j < a->n_checks; j++, nc++) {
+			quell__check_state__init(&checks[nc]);
+			checks[nc].name = a->checks[j].name;
+			checks[nc].state = (Quell__CheckState__State)a->checks[j].state;
+			checks[nc].since = a->checks[j].since;
+			checks[nc].detail = a->checks[j].detail;
+			cptrs[nc] = &checks[nc];
+		}
+		i->n_checks = a->n_checks;
 		ptrs[k++] = i;
 	}
 	r.ok = true;
@@ -263,6 +277,8 @@ out:
 	free(ptrs);
 	free(labels);
 	free(lptrs);
+	free(checks);
+	free(cptrs);
 }
 
 void qc_control_on_request(void *arg, struct qc_rctx *rc, nng_msg *msg)

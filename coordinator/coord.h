@@ -70,12 +70,11 @@ struct qc_jobhost {
 	bool queued;
 };
 
-/* One health check of an agent, as it last reported it (hello, heartbeat). */
+/* A health check as the agent last reported it (memory only: the next heartbeat brings it). */
 struct qc_check {
-	char name[QL_MAX_NAME + 1];
+	char *name, *detail;
 	int state; /* Quell__CheckState__State */
 	int64_t since;
-	char *detail;
 };
 
 struct qc_agent {
@@ -88,8 +87,10 @@ struct qc_agent {
 	uint32_t pipe_id;
 	int64_t first_seen, last_seen; /* unix seconds */
 	struct qc_rctx *parked;        /* its held poll, if any */
-	struct qc_check *checks;       /* in memory only: the next heartbeat brings them */
+	int64_t passed_at_ms;          /* a heartbeat was answered at once past it (agents.c) */
+	struct qc_check *checks;       /* as of its latest hello or heartbeat */
 	size_t n_checks;
+	uint64_t checks_seq; /* the heartbeat they came in (0: the hello) */
 	struct qc_jobhost *qhead, *qtail;
 	UT_hash_handle hh_pk, hh_name;
 };
@@ -156,6 +157,7 @@ bool qc_agent_check(const struct qc_agent *a, const char *name, int *state, int6
 /* Give an agent its next job, or hold its poll. */
 void qc_agent_next(struct qc *c, struct qc_agent *a, struct qc_rctx *rc);
 QL_NODISCARD enum ql_err qc_agents_load(struct qc *c);
+void qc_agent_checks_free(struct qc_agent *a);
 void qc_agents_free(struct qc *c);
 
 /* jobs.c */

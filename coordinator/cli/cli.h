@@ -66,9 +66,10 @@ struct qcli_opt {
 };
 /*
  * The options of a verb that only reads (job, jobs, mitigations, timeline,
- * audit): --json, --config FILE, --help, and `own` (at most 4, terminated by
- * a NULL name; may be NULL). Returns -1 on success (positional arguments in
- * argv[optind..]), else the exit status to use.
+ * audit, agents, health): --json, --config FILE, --help, and `own` (at most
+ * 4, terminated by a NULL name; may be NULL). An own option "target" with a
+ * value is also -t and must be a selector. Returns -1 on success
+ * (positional arguments in argv[optind..]), else the exit status to use.
  */
 int qcli_parse_read(int argc, char **argv, const char *usage, const struct qcli_opt *own,
                     bool *json, const char **config);
@@ -130,5 +131,11 @@ extern const struct qcli_verb qcli_verb_kill, qcli_verb_pause, qcli_verb_resume,
 extern const struct qcli_verb qcli_verb_job, qcli_verb_jobs;
 extern const struct qcli_verb qcli_verb_mitigations, qcli_verb_undo, qcli_verb_extend;
 extern const struct qcli_verb qcli_verb_timeline, qcli_verb_audit, qcli_verb_automation;
+extern const struct qcli_verb qcli_verb_health;
+
+/* verb-health.c: an agent's checks in one line ("web:failing(2m) disk:passing", "-": none). */
+void qcli_checks_text(const Quell__AgentInfo *a, int64_t now, char *buf, size_t len);
+/* The agent's checks as a JSON array ([{"name", "state", "since", "detail"}, ...]). */
+struct cJSON *qcli_checks_json(const Quell__AgentInfo *a);
 
 #endif

@@ -247,8 +247,20 @@ int qcli_parse_read(int argc, char **argv, const char *usage, const struct qcli_
 	*json = false;
 	*config = getenv("QUELL_CONFIG");
 	optind = 1;
-	int ch;
-	while ((ch = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+	int ch, target = -1; /* own "target" answers to -t too, and is a selector */
+	for (size_t i = 0; i < n_own; i++)
+		if (strcmp(own[i].name, "target") == 0 && own[i].value)
+			target = (int)i;
+	while ((ch = getopt_long(argc, argv, target >= 0 ? "c:ht:" : "c:h", opts, NULL)) != -1) {
+		if (ch == 't')
+			ch = 256 + target;
+		if (target >= 0 && ch == 256 + target && ql_selector_check(optarg) != QL_OK) {
+			fprintf(stderr,
+			        "quell: bad selector '%s' (use all, host=NAME, role=web,dc=east|west; "
+			        "'*' globs)\n",
+			        optarg);
+			return QCLI_EXIT_USAGE;
+		}
 		if (ch >= 256 && ch < 256 + (int)n_own) {
 			const struct qcli_opt *o = &own[ch - 256];
 			if (o->value)

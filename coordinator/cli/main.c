@@ -10,6 +10,7 @@
 static const struct qcli_verb *const verbs[] = {
 	&qcli_verb_keygen,
 	&qcli_verb_agents,
+	&qcli_verb_health,
 	&qcli_verb_ping,
 	&qcli_verb_maintenance,
 	&qcli_verb_kill,

@@ -1,8 +1,10 @@
 /*
- * verb-agents.c: `quell agents [-t SELECTOR] [--json]` lists the
+ * verb-agents.c: `quell agents [-t SELECTOR] [--health] [--json]` lists the
  * coordinator's inventory: every agent it knows, connected or not, with
- * when it was last seen. The last line is a summary ("12 agents, 11
- * connected") that scripts may rely on.
+ * when it was last seen (--health: and its checks' states, as `quell
+ * health` shows them in detail). The last line is a summary ("12 agents, 11
+ * connected") that scripts may rely on. --json always has each agent's
+ * checks.
  */
 #include <cjson/cJSON.h>
 #include <getopt.h>
@@ -13,7 +15,7 @@
 
 #include "cli.h"
 
-#define AGENTS_USAGE "agents [-t SELECTOR] [--json]"
+#define AGENTS_USAGE "agents [-t SELECTOR] [--health] [--json]"
 
 static int by_name(const void *a, const void *b)
 {
@@ -31,6 +33,18 @@ static void labels_text(const Quell__AgentInfo *a, char *buf, size_t len)
 		                        a->labels[i]->key, a->labels[i]->value);
 }
 
+static int labels_width(const Quell__ControlReply *r)
+{
+	int w = 6; /* LABELS */
+	char buf[1024];
+	for (size_t i = 0; i < r->n_agents; i++) {
+		labels_text(r->agents[i], buf, sizeof buf);
+		int n = (int)strlen(buf);
+		w = n > w ? n : w;
+	}
+	return w;
+}
+
 static void print_json(Quell__ControlReply *r)
 {
 	cJSON *root = cJSON_CreateObject();
@@ -45,6 +59,7 @@ static void print_json(Quell__ControlReply *r)
 		cJSON *labels = cJSON_AddObjectToObject(o, "labels");
 		for (size_t j = 0; j < a->n_labels; j++)
 			cJSON_AddStringToObject(labels, a->labels[j]->key, a->labels[j]->value);
+		cJSON_AddItemToObject(o, "checks", qcli_checks_json(a));
 		cJSON_AddItemToArray(arr, o);
 	}
 	qcli_print_json(root);
@@ -52,21 +67,22 @@ static void print_json(Quell__ControlReply *r)
 
 static int agents_exec(int argc, char **argv)
 {
-	struct qcli_opts o = {0};
-	int rc = qcli_parse(argc, argv, AGENTS_USAGE, &o);
+	const char *target = "all", *config = NULL;
+	bool json = false, health = false;
+	const struct qcli_opt own[] = {
+		{"target", NULL, &target}, {"health", &health, NULL}, {NULL, NULL, NULL}};
+	int rc = qcli_parse_read(argc, argv, AGENTS_USAGE, own, &json, &config);
 	if (rc >= 0)
 		return rc;
-	if (optind != argc) {
-		fprintf(stderr, "usage: quell %s\n", AGENTS_USAGE);
-		return QCLI_EXIT_USAGE;
-	}
-	struct qcli_conn *c = qcli_connect(o.config, &rc);
+	if (optind != argc)
+		return qcli_usage(AGENTS_USAGE);
+	struct qcli_conn *c = qcli_connect(config, &rc);
 	if (c == NULL)
 		return rc;
 	Quell__ControlRequest req;
 	quell__control_request__init(&req);
 	Quell__ListAgents la = QUELL__LIST_AGENTS__INIT;
-	la.target = (char *)(strcmp(o.target, "all") == 0 ? "" : o.target);
+	la.target = (char *)(strcmp(target, "all") == 0 ? "" : target);
 	req.req_case = QUELL__CONTROL_REQUEST__REQ_AGENTS;
 	req.agents = &la;
 	Quell__ControlReply *r = qcli_call(c, &req, 0, &rc);
@@ -75,23 +91,27 @@ static int agents_exec(int argc, char **argv)
 		return rc;
 	if (r->n_agents) /* no agents: r->agents is NULL, which qsort must not see */
 		qsort(r->agents, r->n_agents, sizeof *r->agents, by_name);
-	if (o.json) {
+	if (json) {
 		print_json(r);
 	} else {
 		size_t connected = 0;
-		printf("%-24s  %-12s  %-20s  %-8s  %s\n", "HOST", "STATE", "LAST SEEN", "VERSION",
-		       "LABELS");
+		int lw = health ? labels_width(r) : 0; /* labels are not the last column */
+		printf("%-24s  %-12s  %-20s  %-8s  %-*s%s\n", "HOST", "STATE", "LAST SEEN",
+		       "VERSION", lw, "LABELS", health ? "  HEALTH" : "");
+		int64_t now = (int64_t)time(NULL);
 		for (size_t i = 0; i < r->n_agents; i++) {
 			Quell__AgentInfo *a = r->agents[i];
-			char when[32] = "-", labels[1024];
+			char when[32] = "-", labels[1024], checks[2048] = "";
 			time_t t = (time_t)a->last_seen;
 			struct tm tm;
 			if (t > 0 && gmtime_r(&t, &tm))
 				strftime(when, sizeof when, "%Y-%m-%d %H:%M:%SZ", &tm);
 			labels_text(a, labels, sizeof labels);
-			printf("%-24s  %-12s  %-20s  %-8s  %s\n", a->hostname,
-			       a->connected ? "connected" : "disconnected", when, a->version,
-			       labels);
+			if (health)
+				qcli_checks_text(a, now, checks, sizeof checks);
+			printf("%-24s  %-12s  %-20s  %-8s  %-*s%s%s\n", a->hostname,
+			       a->connected ? "connected" : "disconnected", when, a->version, lw,
+			       labels, health ? "  " : "", checks);
 			connected += a->connected;
 		}
 		printf("%zu agent%s, %zu connected\n", r->n_agents, r->n_agents == 1 ? "" : "s",

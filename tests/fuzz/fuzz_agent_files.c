@@ -1,6 +1,6 @@
 /*
  * fuzz_agent_files.c: the files an agent reads that someone else may have
- * written: its INI config (every [agent], [signer] and [handle] key, argv
+ * written: its INI config (every [agent], [signer], [handle] and [check] key, argv
  * splitting, labels) and the application's feature-flag file (JSON or
  * key=value), which `flag` parses and rewrites.
  *
