@@ -149,14 +149,15 @@ held_back() { rule_field cap last_held | grep -q "2 hosts held back"; }
 wait_until 10 held_back
 [[ "$(rule_field cap hosts_in_window)" == 3 ]] || fail "status does not count 3 hosts for cap"
 count_off cap_feature 3 || fail "the cap let more hosts through"
+# (one job, or more when the hosts' checks failed in different seconds)
 expect_exit 0 q mitigations --json
-cap_id=$(jq -r '.mitigations[] | select(.operator == "automation" and .args.name == "cap_feature") | .id' \
-	<<<"$OUT")
-[[ -n "$cap_id" ]] || fail "no automated mitigation for the cap rule:$NL$OUT"
-jq -e --arg id "$cap_id" '.mitigations[] | select(.id == $id) | .ttl_seconds == 600 and
-	.incident == "cap" and (.reason | startswith("rule cap:"))' <<<"$OUT" >/dev/null ||
-	fail "the automated mitigation lacks its TTL, incident or reason:$NL$OUT"
-expect_exit 0 q undo "$cap_id" # so its hosts are not covered for what follows
+jq -e '[.mitigations[] | select(.operator == "automation" and .args.name == "cap_feature")] |
+	length >= 1 and (map(.hosts.active) | add) == 3 and all(.[]; .ttl_seconds == 600 and
+	.incident == "cap" and (.reason | startswith("rule cap:")))' <<<"$OUT" >/dev/null ||
+	fail "the automated mitigations lack their TTL, incident or reason:$NL$OUT"
+for id in $(jq -r '.mitigations[] | select(.args.name == "cap_feature") | .id' <<<"$OUT"); do
+	expect_exit 0 q undo "$id" # so its hosts are not covered for what follows
+done
 
 # 3. Paused: nothing fires, and status says so; resumed: it fires.
 expect_exit 0 q automation pause --reason "planned failover"
