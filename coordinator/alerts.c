@@ -412,7 +412,7 @@ const char *qc_alert_label(const struct qc_alert *a, const char *name)
  * `host` label, with a ":port" dropped, if what is left is a valid
  * hostname. "[::1]:9100" and "http://web-1/" are about no host.
  */
-static bool alert_host(const struct qc_alert *a, char host[QL_MAX_HOSTNAME + 1])
+bool qc_alert_host(const struct qc_alert *a, char host[QL_MAX_HOSTNAME + 1])
 {
 	static const char *const names[] = {"instance", "host"};
 	for (size_t i = 0; i < 2; i++) {
@@ -501,7 +501,7 @@ void qc_alerts_received(struct qc *c, const struct qc_alert_batch *b)
 		char *text = alert_text(a), *data = alert_data(a);
 		struct qc_audit_rec r = {
 			.kind = "alert",
-			.host = alert_host(a, host) ? host : NULL,
+			.host = qc_alert_host(a, host) ? host : NULL,
 			.actor = "alertmanager",
 			.text = text,
 			.data = data,

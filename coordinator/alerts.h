@@ -13,6 +13,7 @@
 
 #include "coord.h"
 #include "ql.h"
+#include "ql_limits.h"
 
 #define QC_MAX_ALERTS 256      /* alerts in one payload */
 #define QC_MAX_ALERT_LABELS 64 /* labels (or annotations) of one alert */
@@ -46,6 +47,9 @@ QL_NODISCARD enum ql_err qc_alerts_parse(const char *json, size_t len, struct qc
 void qc_alerts_free(struct qc_alert_batch *b);
 /* The value of label `name`, or NULL. */
 const char *qc_alert_label(const struct qc_alert *a, const char *name);
+/* The host an alert is about: its `instance` label (else `host`) without a
+ * ":port", if that is a valid hostname. The audit record and the rules agree. */
+bool qc_alert_host(const struct qc_alert *a, char host[QL_MAX_HOSTNAME + 1]);
 
 /* A checked batch arrived (c->lock held): audit it, hand it to c->on_alerts. */
 void qc_alerts_received(struct qc *c, const struct qc_alert_batch *b);

@@ -32,7 +32,8 @@ static const char schema[] =
 	"CREATE TABLE IF NOT EXISTS mitigation_hosts ("
 	"  id BLOB NOT NULL, hostname TEXT NOT NULL, state TEXT NOT NULL, cause TEXT NOT NULL,"
 	"  expires_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, detail TEXT NOT NULL,"
-	"  PRIMARY KEY (id, hostname));";
+	"  PRIMARY KEY (id, hostname));"
+	"CREATE INDEX IF NOT EXISTS mitigation_hosts_host ON mitigation_hosts(hostname, state);";
 /* clang-format on */
 
 static const char *const states[] = {

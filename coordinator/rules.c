@@ -48,7 +48,9 @@ static const char schema[] =
 	"  by TEXT NOT NULL, reason TEXT NOT NULL, at INTEGER NOT NULL);"
 	"CREATE TABLE IF NOT EXISTS rule_fires ("
 	"  rule TEXT NOT NULL, host TEXT NOT NULL, job_id BLOB NOT NULL, at INTEGER NOT NULL);"
-	"CREATE INDEX IF NOT EXISTS rule_fires_at ON rule_fires(rule, at);";
+	"CREATE INDEX IF NOT EXISTS rule_fires_at ON rule_fires(rule, at);"
+	"CREATE INDEX IF NOT EXISTS rule_fires_host ON rule_fires(rule, host, at);"
+	"CREATE INDEX IF NOT EXISTS rule_fires_when ON rule_fires(at);";
 /* clang-format on */
 
 struct rule_state {
@@ -56,7 +58,11 @@ struct rule_state {
 	int64_t last_held_at;
 };
 
+/* The statements that run every second, prepared once (ql_db_cached). */
+enum { Q_JOBS_SINCE, Q_RULE_HOSTS_SINCE, Q_RULE_LAST, Q_HOST_LAST, Q_COVERED, N_Q };
+
 struct qc_rules {
+	sqlite3_stmt *q[N_Q];
 	const struct qc_automation_config *cfg;
 	struct ql_secret_key *key;
 	struct rule_state *st;
@@ -73,59 +79,70 @@ static sqlite3 *db_of(struct qc *c)
 
 /* ---- what the store knows ---------------------------------------------------------- */
 
-static int64_t scalar(struct qc *c, const char *sql, const char *text, int64_t num)
+/*
+ * One number from the store: the statement in slot, bound to (text, num) or
+ * (text, text2, num). False on a store error: the caller holds back (every
+ * limit fails closed).
+ */
+static bool scalar(struct qc *c, int slot, const char *sql, const char *text, const char *text2,
+                   int64_t num, int64_t *out)
 {
-	sqlite3_stmt *q = NULL;
-	int64_t v = 0;
-	if (sqlite3_prepare_v2(db_of(c), sql, -1, &q, NULL) != SQLITE_OK) {
+	sqlite3_stmt *q = ql_db_cached(db_of(c), &c->rules->q[slot], sql);
+	*out = 0;
+	if (q == NULL) {
 		ql_error("store: %s", sqlite3_errmsg(db_of(c)));
-		return 0;
+		return false;
 	}
 	int i = 1;
 	if (text)
 		sqlite3_bind_text(q, i++, text, -1, SQLITE_STATIC);
+	if (text2)
+		sqlite3_bind_text(q, i++, text2, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(q, i, num);
-	if (sqlite3_step(q) == SQLITE_ROW)
-		v = sqlite3_column_int64(q, 0);
-	sqlite3_finalize(q);
-	return v;
+	int rc = sqlite3_step(q);
+	if (rc == SQLITE_ROW)
+		*out = sqlite3_column_int64(q, 0);
+	else
+		ql_error("store: %s", sqlite3_errmsg(db_of(c)));
+	ql_db_release(q);
+	return rc == SQLITE_ROW;
 }
 
-static int64_t automated_jobs_since(struct qc *c, int64_t since)
+static bool automated_jobs_since(struct qc *c, int64_t since, int64_t *n)
 {
-	return scalar(c, "SELECT count(DISTINCT job_id) FROM rule_fires WHERE at > ?", NULL, since);
+	return scalar(c, Q_JOBS_SINCE, "SELECT count(DISTINCT job_id) FROM rule_fires WHERE at > ?",
+	              NULL, NULL, since, n);
 }
 
-static int64_t rule_hosts_since(struct qc *c, const char *rule, int64_t since)
+static bool rule_hosts_since(struct qc *c, const char *rule, int64_t since, int64_t *n)
 {
-	return scalar(c, "SELECT count(*) FROM rule_fires WHERE rule = ? AND at > ?", rule, since);
+	return scalar(c, Q_RULE_HOSTS_SINCE,
+	              "SELECT count(*) FROM rule_fires WHERE rule = ? AND at > ?", rule, NULL,
+	              since, n);
 }
 
-static int64_t rule_last_fired(struct qc *c, const char *rule)
+static bool rule_last_fired(struct qc *c, const char *rule, int64_t *at)
 {
-	return scalar(c, "SELECT coalesce(max(at), 0) FROM rule_fires WHERE rule = ? AND ? >= 0",
-	              rule, 0);
+	return scalar(c, Q_RULE_LAST,
+	              "SELECT coalesce(max(at), 0) FROM rule_fires WHERE rule = ? AND ? >= 0", rule,
+	              NULL, 0, at);
 }
 
-static int64_t host_last_fired(struct qc *c, const char *rule, const char *host)
+static bool host_last_fired(struct qc *c, const char *rule, const char *host, int64_t *at)
 {
-	sqlite3_stmt *q = NULL;
-	int64_t v = 0;
-	if (sqlite3_prepare_v2(db_of(c),
-	                       "SELECT coalesce(max(at), 0) FROM rule_fires WHERE rule = ? AND "
-	                       "host = ?",
-	                       -1, &q, NULL) != SQLITE_OK)
-		return 0;
-	sqlite3_bind_text(q, 1, rule, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 2, host, -1, SQLITE_STATIC);
-	if (sqlite3_step(q) == SQLITE_ROW)
-		v = sqlite3_column_int64(q, 0);
-	sqlite3_finalize(q);
-	return v;
+	return scalar(c, Q_HOST_LAST,
+	              "SELECT coalesce(max(at), 0) FROM rule_fires WHERE rule = ? AND host = ?"
+	              " AND ? >= 0",
+	              rule, host, 0, at);
 }
 
-/* Is the host covered by automation already: an active automated mitigation, or a running job? */
-static bool covered(struct qc *c, const char *host)
+/*
+ * Is the host covered for this rule? A running automated job there, an
+ * automated mitigation in effect there (or whose revert failed), or this
+ * rule's own mitigation there that an operator undid within the window: a
+ * human took it back, the rule does not put it right back. Errors: covered.
+ */
+static bool covered(struct qc *c, const char *host, const char *rule)
 {
 	struct qc_job *job, *tmp;
 	HASH_ITER (hh, c->jobs, job, tmp) {
@@ -135,11 +152,17 @@ static bool covered(struct qc *c, const char *host)
 			if (strcmp(job->hosts[i].hostname, host) == 0)
 				return true;
 	}
-	return scalar(c,
-	              "SELECT count(*) FROM mitigation_hosts h JOIN mitigations m ON m.id = h.id"
-	              " WHERE h.hostname = ? AND h.state = 'active' AND m.operator = 'automation'"
-	              " AND ? >= 0",
-	              host, 0) > 0;
+	char mine[QL_MAX_NAME + 8];
+	snprintf(mine, sizeof mine, "rule %s:", rule); /* its jobs' reasons start so */
+	int64_t n;
+	return !scalar(c, Q_COVERED,
+	               "SELECT count(*) FROM mitigation_hosts h JOIN mitigations m ON m.id = h.id"
+	               " WHERE h.hostname = ? AND m.operator = 'automation' AND"
+	               " (h.state IN ('active', 'revert-failed') OR"
+	               "  (h.state = 'reverted' AND h.cause = 'undo' AND instr(m.reason, ?) = 1"
+	               "   AND h.updated_at > ?))",
+	               host, mine, ql_now() - c->rules->cfg->window_s, &n) ||
+	       n > 0;
 }
 
 /* ---- acting ------------------------------------------------------------------------ */
@@ -147,7 +170,11 @@ static bool covered(struct qc *c, const char *host)
 static void held(struct qc *c, size_t ri, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-/* A limit stopped (part of) a rule: the log, the status, the audit log (its incident). */
+/*
+ * A limit stopped (part of) a rule: the log, the status, and the audit log
+ * (its incident) when the reason is new, so that a rule held back every
+ * second writes one record, not one a second.
+ */
 static void held(struct qc *c, size_t ri, const char *fmt, ...)
 {
 	struct qc_rules *R = c->rules;
@@ -158,12 +185,10 @@ static void held(struct qc *c, size_t ri, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(text, sizeof text, fmt, ap);
 	va_end(ap);
-	/* Once per reason until something changes: a rule held back every second
-	 * would flood the audit log. */
+	s->last_held_at = ql_now();
 	if (strcmp(s->last_held, text) == 0)
 		return;
 	snprintf(s->last_held, sizeof s->last_held, "%s", text);
-	s->last_held_at = ql_now();
 	ql_warn("rule %s held back: %s", r->name, text);
 	char line[640];
 	snprintf(line, sizeof line, "rule %s held back: %s", r->name, text);
@@ -176,18 +201,25 @@ static void held(struct qc *c, size_t ri, const char *fmt, ...)
 		ql_warn("could not write the audit record of rule %s", r->name);
 }
 
-/* "host=a|b|c": a selector naming these hosts (at most QC_RULE_MAX_HOSTS). */
-static bool host_selector(char *const *hosts, size_t n, char *out, size_t len)
+/*
+ * "host=a|b|c": a selector naming hosts[0..k) for the largest k that fits
+ * (at most QC_RULE_JOB_HOSTS alternatives and QL_MAX_SELECTOR bytes).
+ */
+static size_t host_selector(char *const *hosts, size_t n, char *out, size_t len)
 {
-	size_t off = (size_t)snprintf(out, len, "host=");
-	for (size_t i = 0; i < n && off < len; i++)
-		off += (size_t)snprintf(out + off, len - off, "%s%s", i ? "|" : "", hosts[i]);
-	return off < len && ql_selector_check(out) == QL_OK;
+	size_t off = (size_t)snprintf(out, len, "host="), k = 0;
+	for (; k < n && k < QC_RULE_JOB_HOSTS; k++) {
+		size_t need = strlen(hosts[k]) + (k ? 1 : 0);
+		if (off + need > QL_MAX_SELECTOR || off + need >= len)
+			break;
+		off += (size_t)snprintf(out + off, len - off, "%s%s", k ? "|" : "", hosts[k]);
+	}
+	return k && ql_selector_check(out) == QL_OK ? k : 0;
 }
 
-/* Sign and submit the rule's command for `target`; its job id into id. */
+/* Sign and submit the rule's command for `target` under job id `id`. */
 static enum ql_err submit(struct qc *c, const struct qc_rule_config *r, const char *target,
-                          const char *why, uint8_t id[QL_JOB_ID_LEN], size_t *n_hosts)
+                          const char *why, const uint8_t id[QL_JOB_ID_LEN], size_t *n_hosts)
 {
 	Quell__Arg args[QL_MAX_ARGS], *argp[QL_MAX_ARGS];
 	for (size_t i = 0; i < r->n_args; i++) {
@@ -199,8 +231,7 @@ static enum ql_err submit(struct qc *c, const struct qc_rule_config *r, const ch
 	char reason[QL_MAX_REASON];
 	snprintf(reason, sizeof reason, "rule %s: %s", r->name, why);
 	Quell__Command cmd = QUELL__COMMAND__INIT;
-	randombytes_buf(id, QL_JOB_ID_LEN);
-	cmd.job_id.data = id;
+	cmd.job_id.data = (uint8_t *)id;
 	cmd.job_id.len = QL_JOB_ID_LEN;
 	cmd.issued_at = ql_now();
 	cmd.expires_at = cmd.issued_at + JOB_LIFETIME_S;
@@ -230,77 +261,103 @@ static enum ql_err submit(struct qc *c, const struct qc_rule_config *r, const ch
 	return err;
 }
 
-/* Every host a job of the rule touches, for cooldowns and caps (and a restart). */
-static void record_fires(struct qc *c, const char *rule, char *const *hosts, size_t n,
+/* The hosts a job of the rule touches, written before the job exists: a
+ * crash in between counts against the rule (its caps, its cooldown), never
+ * for it. */
+static bool record_fires(struct qc *c, const char *rule, char *const *hosts, size_t n,
                          const uint8_t id[QL_JOB_ID_LEN], int64_t now)
 {
 	sqlite3_stmt *q = NULL;
+	bool ok = true;
 	if (sqlite3_prepare_v2(
 		    db_of(c), "INSERT INTO rule_fires (rule, host, job_id, at) VALUES (?, ?, ?, ?)",
 		    -1, &q, NULL) != SQLITE_OK) {
 		ql_error("store: %s", sqlite3_errmsg(db_of(c)));
-		return;
+		return false;
 	}
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n && ok; i++) {
 		sqlite3_bind_text(q, 1, rule, -1, SQLITE_STATIC);
 		sqlite3_bind_text(q, 2, hosts[i], -1, SQLITE_STATIC);
 		sqlite3_bind_blob(q, 3, id, QL_JOB_ID_LEN, SQLITE_STATIC);
 		sqlite3_bind_int64(q, 4, now);
-		if (sqlite3_step(q) != SQLITE_DONE)
+		ok = sqlite3_step(q) == SQLITE_DONE;
+		if (!ok)
 			ql_error("store: %s", sqlite3_errmsg(db_of(c)));
 		sqlite3_reset(q);
+	}
+	sqlite3_finalize(q);
+	return ok;
+}
+
+/* The job was not created after all: its hosts do not count. */
+static void forget_fires(struct qc *c, const uint8_t id[QL_JOB_ID_LEN])
+{
+	sqlite3_stmt *q = NULL;
+	if (sqlite3_prepare_v2(db_of(c), "DELETE FROM rule_fires WHERE job_id = ?", -1, &q, NULL) ==
+	    SQLITE_OK) {
+		sqlite3_bind_blob(q, 1, id, QL_JOB_ID_LEN, SQLITE_STATIC);
+		if (sqlite3_step(q) != SQLITE_DONE)
+			ql_error("store: %s", sqlite3_errmsg(db_of(c)));
 	}
 	sqlite3_finalize(q);
 }
 
 /*
- * The rule wants to act on hosts (all = its whole target, for a fleet rule;
- * the hosts are then its members). Apply the limits, submit, record.
+ * The rule wants to act on hosts, sorted by name (all: the whole target of
+ * a fleet rule, one job on its selector). Apply the limits, submit, record.
  */
 static void fire(struct qc *c, size_t ri, char **hosts, size_t n, bool all, const char *why)
 {
 	struct qc_rules *R = c->rules;
 	const struct qc_rule_config *r = &R->cfg->rules[ri];
-	int64_t now = ql_now(), since = now - R->cfg->window_s;
+	int64_t now = ql_now(), since = now - R->cfg->window_s, used, jobs;
 	if (R->paused) {
 		held(c, ri, "automation is paused (by %s: %s)", R->paused_by, R->paused_reason);
 		return;
 	}
-	int64_t jobs = automated_jobs_since(c, since);
-	if (jobs >= R->cfg->max_actions) {
-		held(c, ri, "the fleet's cap: %lld automated jobs in the last %us (max_actions %u)",
-		     (long long)jobs, R->cfg->window_s, R->cfg->max_actions);
+	if (!rule_hosts_since(c, r->name, since, &used) || !automated_jobs_since(c, since, &jobs)) {
+		held(c, ri, "the store failed; nothing done (see the coordinator's log)");
 		return;
 	}
+	size_t room = used >= r->max_hosts ? 0 : r->max_hosts - (size_t)used;
+	if (room == 0) {
+		held(c, ri,
+		     "its cap: %lld hosts touched in the last %us (max_hosts %u); %zu host%s "
+		     "held back",
+		     (long long)used, R->cfg->window_s, r->max_hosts, n, n == 1 ? "" : "s");
+		return;
+	}
+	/* Covered hosts are left out; past the cap the rest are held back (not even looked at). */
 	size_t kept = 0, cov = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (covered(c, hosts[i]))
+	for (size_t i = 0; i < n && kept < room; i++) {
+		if (covered(c, hosts[i], r->name))
 			cov++, all = false;
 		else
 			hosts[kept++] = hosts[i];
 	}
-	if (kept == 0) {
-		held(c, ri, "every host (%zu) is covered by an automated mitigation already", cov);
-		return;
-	}
-	int64_t used = rule_hosts_since(c, r->name, since);
-	size_t room = used >= r->max_hosts ? 0 : r->max_hosts - (size_t)used;
-	if (room == 0) {
-		held(c, ri,
-		     "its cap: %lld hosts touched in the last %us (max_hosts %u); %zu host%s held "
-		     "back",
-		     (long long)used, R->cfg->window_s, r->max_hosts, kept, kept == 1 ? "" : "s");
-		return;
-	}
-	size_t back = kept > room ? kept - room : 0;
-	if (back) {
-		kept = room;
+	size_t back = n - kept - cov;
+	if (back)
 		all = false;
+	if (kept == 0) {
+		held(c, ri,
+		     "every host (%zu) is covered by automation already, or an operator undid "
+		     "this rule there in the last %us",
+		     cov, R->cfg->window_s);
+		return;
 	}
-	/* The rule's own target when it acts on all of it; else the hosts by
-	 * name, QC_RULE_JOB_HOSTS to a job. */
-	size_t jobs_needed =
-		all && r->target ? 1 : (kept + QC_RULE_JOB_HOSTS - 1) / QC_RULE_JOB_HOSTS;
+	all = all && r->target;
+	size_t jobs_needed = 0;
+	char target[QL_MAX_SELECTOR + 1];
+	for (size_t from = 0; !all && from < kept; jobs_needed++) {
+		size_t k = host_selector(hosts + from, kept - from, target, sizeof target);
+		if (k == 0) {
+			held(c, ri, "cannot name host %s in a selector", hosts[from]);
+			return;
+		}
+		from += k;
+	}
+	if (all)
+		jobs_needed = 1;
 	if (jobs + (int64_t)jobs_needed > R->cfg->max_actions) {
 		held(c, ri,
 		     "the fleet's cap: %lld automated jobs in the last %us, %zu more needed "
@@ -308,31 +365,30 @@ static void fire(struct qc *c, size_t ri, char **hosts, size_t n, bool all, cons
 		     (long long)jobs, R->cfg->window_s, jobs_needed, R->cfg->max_actions);
 		return;
 	}
-	char target[QL_MAX_SELECTOR + 1];
-	for (size_t from = 0; from < kept; from += QC_RULE_JOB_HOSTS) {
-		size_t k = all && r->target                  ? kept
-		           : kept - from < QC_RULE_JOB_HOSTS ? kept - from
-		                                             : QC_RULE_JOB_HOSTS;
-		if (all && r->target)
+	for (size_t from = 0; from < kept;) {
+		size_t k = all ? kept
+		               : host_selector(hosts + from, kept - from, target, sizeof target);
+		if (all)
 			snprintf(target, sizeof target, "%s", r->target);
-		else if (!host_selector(hosts + from, k, target, sizeof target)) {
-			held(c, ri, "cannot name %zu hosts in one selector", k);
-			break;
-		}
 		uint8_t id[QL_JOB_ID_LEN];
+		randombytes_buf(id, sizeof id);
+		if (!record_fires(c, r->name, hosts + from, k, id, now)) {
+			held(c, ri, "the store failed; nothing done (see the coordinator's log)");
+			return;
+		}
 		size_t n_job = 0;
 		enum ql_err err = submit(c, r, target, why, id, &n_job);
 		if (err != QL_OK) {
+			forget_fires(c, id);
 			held(c, ri, "could not create the job: %s", ql_strerror(err));
-			break;
+			return;
 		}
-		record_fires(c, r->name, hosts + from, k, id, now);
-		char line[768], cap[160] = "";
-		if (back)
+		char line[768], cap[200] = "", hex[2 * QL_JOB_ID_LEN + 1];
+		if (back || cov)
 			snprintf(cap, sizeof cap,
-			         "; %zu held back by its cap (max_hosts %u per %us)", back,
-			         r->max_hosts, R->cfg->window_s);
-		char hex[2 * QL_JOB_ID_LEN + 1];
+			         "; %zu covered by automation already, %zu held back by "
+			         "its cap (max_hosts %u per %us)",
+			         cov, back, r->max_hosts, R->cfg->window_s);
 		ql_hex(id, QL_JOB_ID_LEN, hex);
 		snprintf(line, sizeof line, "rule %s fired: %s; job %.12s on %zu host%s (%s)%s",
 		         r->name, why, hex, n_job, n_job == 1 ? "" : "s", target, cap);
@@ -344,8 +400,7 @@ static void fire(struct qc *c, size_t ri, char **hosts, size_t n, bool all, cons
 		                           .text = line};
 		if (qc_audit_append(c->store, &rec) != QL_OK)
 			ql_warn("could not write the audit record of rule %s", r->name);
-		if (all && r->target)
-			break;
+		from += k;
 	}
 	if (back)
 		held(c, ri, "its cap: %zu host%s held back (max_hosts %u per %us)", back,
@@ -356,13 +411,23 @@ static void fire(struct qc *c, size_t ri, char **hosts, size_t n, bool all, cons
 
 /* ---- health rules ------------------------------------------------------------------ */
 
-/* Is a's check failing, and for long enough? */
-static bool failing(const struct qc_agent *a, const struct qc_rule_config *r, int64_t now)
+/*
+ * What a's check says, if a is connected and has been heard from lately (a
+ * frozen agent's last report is not the truth): reporting it at all, and
+ * failing for at least `for` seconds.
+ */
+static bool reporting(const struct qc *c, const struct qc_agent *a, const char *check, int64_t now,
+                      bool *failing_long, uint32_t for_s)
 {
 	int state;
 	int64_t since;
-	return a->connected && qc_agent_check(a, r->check, &state, &since) &&
-	       state == QUELL__CHECK_STATE__STATE__STATE_FAILING && now - since >= r->for_s;
+	int64_t stale = 3 * c->cfg->hold_ms / 1000 + 5;
+	if (!a->connected || now - a->last_seen > stale ||
+	    !qc_agent_check(a, check, &state, &since))
+		return false;
+	*failing_long = state == QUELL__CHECK_STATE__STATE__STATE_FAILING && since > 0 &&
+	                now - since >= for_s;
+	return true;
 }
 
 static int by_name(const void *x, const void *y)
@@ -384,36 +449,41 @@ static void eval_rule(struct qc *c, size_t ri, int64_t now)
 	}
 	struct qc_agent *a, *tmp;
 	HASH_ITER (hh_pk, c->agents_by_pk, a, tmp) {
-		if (!ql_selector_match(target, a->hostname, a->labels, a->n_labels))
+		bool failing_long;
+		if (!ql_selector_match(target, a->hostname, a->labels, a->n_labels) ||
+		    !reporting(c, a, r->check, now, &failing_long, r->for_s))
 			continue;
-		all[members++] = a->hostname;
-		if (!failing(a, r, now))
-			continue;
-		/* A local rule's cooldown is per host. */
-		if (r->kind == QC_RULE_LOCAL &&
-		    now - host_last_fired(c, r->name, a->hostname) < r->cooldown_s)
-			continue;
-		hosts[n++] = a->hostname;
+		all[members++] = a->hostname; /* the fleet: hosts that report the check */
+		if (failing_long)
+			hosts[n++] = a->hostname;
 	}
-	if (n)
-		qsort(hosts, n, sizeof *hosts, by_name);
-	if (members)
-		qsort(all, members, sizeof *all, by_name);
 	char why[256];
 	if (r->kind == QC_RULE_LOCAL && n) {
+		qsort(hosts, n, sizeof *hosts, by_name);
+		/* A local rule's cooldown is per host. */
+		size_t due = 0;
+		for (size_t i = 0; i < n; i++) {
+			int64_t last;
+			if (host_last_fired(c, r->name, hosts[i], &last) &&
+			    now - last >= r->cooldown_s)
+				hosts[due++] = hosts[i];
+		}
 		snprintf(why, sizeof why, "check %s failing for %us or more on %zu host%s",
-		         r->check, r->for_s, n, n == 1 ? "" : "s");
-		fire(c, ri, hosts, n, false, why);
+		         r->check, r->for_s, due, due == 1 ? "" : "s");
+		if (due)
+			fire(c, ri, hosts, due, false, why);
 	} else if (r->kind == QC_RULE_FLEET && members) {
 		size_t need = r->threshold_pct ? (members * r->threshold + 99) / 100 : r->threshold;
-		if (need == 0)
-			need = 1;
-		if (n >= need && now - rule_last_fired(c, r->name) >= r->cooldown_s) {
-			snprintf(why, sizeof why,
-			         "check %s failing for %us or more on %zu of %zu hosts of %s "
-			         "(threshold %u%s)",
-			         r->check, r->for_s, n, members, target, r->threshold,
-			         r->threshold_pct ? "%" : "");
+		int64_t last;
+		if (n >= (need ? need : 1) && rule_last_fired(c, r->name, &last) &&
+		    now - last >= r->cooldown_s) {
+			qsort(all, members, sizeof *all, by_name);
+			snprintf(
+				why, sizeof why,
+				"check %s failing for %us or more on %zu of %zu hosts of %s reporting "
+				"it (threshold %u%s)",
+				r->check, r->for_s, n, members, target, r->threshold,
+				r->threshold_pct ? "%" : "");
 			fire(c, ri, all, members, true, why);
 		}
 	}
@@ -448,18 +518,11 @@ static bool alert_matches(const struct qc_rule_config *r, const struct qc_alert 
 	return true;
 }
 
-/* The host an alert is about (as its audit record says): "instance" without the port, or "host". */
-static bool alert_host(const struct qc_alert *al, char *out, size_t len)
-{
-	const char *v = qc_alert_label(al, "instance");
-	if (v == NULL)
-		v = qc_alert_label(al, "host");
-	if (v == NULL)
-		return false;
-	snprintf(out, len, "%.*s", (int)strcspn(v, ":"), v);
-	return ql_hostname_ok(out);
-}
-
+/*
+ * A batch from the webhook (lock held). Each alert rule acts on the hosts its
+ * matching firing alerts name, inside its target, each host at most once per
+ * cooldown (Alertmanager repeats a notification while the alert fires).
+ */
 static void on_alerts(struct qc *c, const struct qc_alert_batch *b)
 {
 	struct qc_rules *R = c->rules;
@@ -471,16 +534,27 @@ static void on_alerts(struct qc *c, const struct qc_alert_batch *b)
 		const struct qc_rule_config *r = &R->cfg->rules[ri];
 		if (r->kind != QC_RULE_ALERT)
 			continue;
-		size_t n = 0, unknown = 0;
+		const char *target = r->target ? r->target : "all";
+		size_t n = 0, unknown = 0, outside = 0, cooling = 0;
 		for (size_t i = 0; i < b->n_alerts; i++) {
 			char host[QL_MAX_HOSTNAME + 1];
 			if (!alert_matches(r, &b->alerts[i]))
 				continue;
 			struct qc_agent *a = NULL;
-			if (alert_host(&b->alerts[i], host, sizeof host))
+			if (qc_alert_host(&b->alerts[i], host))
 				HASH_FIND(hh_name, c->agents_by_name, host, strlen(host), a);
 			if (a == NULL) {
 				unknown++;
+				continue;
+			}
+			if (!ql_selector_match(target, a->hostname, a->labels, a->n_labels)) {
+				outside++;
+				continue;
+			}
+			int64_t last;
+			if (!host_last_fired(c, r->name, a->hostname, &last) ||
+			    now - last < r->cooldown_s) {
+				cooling++;
 				continue;
 			}
 			bool dup = false;
@@ -489,17 +563,13 @@ static void on_alerts(struct qc *c, const struct qc_alert_batch *b)
 			if (!dup)
 				hosts[n++] = a->hostname;
 		}
-		if (unknown)
+		if (unknown || outside || cooling)
 			held(c, ri,
-			     "%zu alert%s %s named no host in the inventory (labels host or "
-			     "instance)",
-			     unknown, unknown == 1 ? "" : "s", r->alert);
+			     "of the %s alerts: %zu named no host in the inventory, %zu a host "
+			     "outside %s, %zu a host in its cooldown (%us)",
+			     r->alert, unknown, outside, target, cooling, r->cooldown_s);
 		if (n == 0)
 			continue;
-		if (now - rule_last_fired(c, r->name) < r->cooldown_s) {
-			held(c, ri, "in its cooldown (%us)", r->cooldown_s);
-			continue;
-		}
 		qsort(hosts, n, sizeof *hosts, by_name);
 		char why[256];
 		snprintf(why, sizeof why, "alert %s firing for %zu host%s", r->alert, n,
@@ -533,11 +603,21 @@ static void load_pause(struct qc *c)
 {
 	struct qc_rules *R = c->rules;
 	sqlite3_stmt *q = NULL;
+	int rc = SQLITE_ERROR;
 	if (sqlite3_prepare_v2(db_of(c),
 	                       "SELECT paused, by, reason, at FROM automation WHERE id = 1", -1, &q,
-	                       NULL) != SQLITE_OK)
-		return;
-	if (sqlite3_step(q) == SQLITE_ROW) {
+	                       NULL) != SQLITE_OK ||
+	    ((rc = sqlite3_step(q)) != SQLITE_ROW && rc != SQLITE_DONE)) {
+		/* Fail closed: not knowing whether someone paused it means paused. */
+		R->paused = true;
+		snprintf(R->paused_by, sizeof R->paused_by, "coordinator");
+		snprintf(R->paused_reason, sizeof R->paused_reason,
+		         "the switch could not be read from the store: %s",
+		         sqlite3_errmsg(db_of(c)));
+		R->paused_at = ql_now();
+		ql_error("automation paused: %s", R->paused_reason);
+	}
+	if (rc == SQLITE_ROW) {
 		R->paused = sqlite3_column_int(q, 0) != 0;
 		snprintf(R->paused_by, sizeof R->paused_by, "%s", sqlite3_column_text(q, 1));
 		snprintf(R->paused_reason, sizeof R->paused_reason, "%s",
@@ -583,11 +663,13 @@ static void send_status(struct qc *c, struct qc_rctx *rc)
 		rs[i].action = actions[i];
 		rs[i].target =
 			r->target ? r->target : (char *)(r->kind == QC_RULE_ALERT ? "" : "all");
-		rs[i].last_fired = rule_last_fired(c, r->name);
+		(void)rule_last_fired(c, r->name, &rs[i].last_fired);
 		if (r->kind != QC_RULE_LOCAL && rs[i].last_fired &&
 		    rs[i].last_fired + r->cooldown_s > now)
 			rs[i].cooldown_until = rs[i].last_fired + r->cooldown_s;
-		rs[i].hosts_in_window = (uint32_t)rule_hosts_since(c, r->name, since);
+		int64_t used;
+		(void)rule_hosts_since(c, r->name, since, &used);
+		rs[i].hosts_in_window = (uint32_t)used;
 		rs[i].max_hosts = r->max_hosts;
 		rs[i].last_held = R->st[i].last_held;
 		rs[i].last_held_at = R->st[i].last_held_at;
@@ -598,7 +680,9 @@ static void send_status(struct qc *c, struct qc_rctx *rc)
 	st.paused_by = R->paused_by;
 	st.paused_reason = R->paused_reason;
 	st.paused_at = R->paused_at;
-	st.actions_in_window = (uint32_t)automated_jobs_since(c, since);
+	int64_t jobs;
+	(void)automated_jobs_since(c, since, &jobs);
+	st.actions_in_window = (uint32_t)jobs;
 	st.max_actions = R->cfg->max_actions;
 	st.window_seconds = R->cfg->window_s;
 	st.rules = ptrs;
@@ -630,6 +714,8 @@ void qc_rules_control(struct qc *c, struct qc_rctx *rc, const char *operator_nam
 		snprintf(R->paused_by, sizeof R->paused_by, "%s", operator_name);
 		snprintf(R->paused_reason, sizeof R->paused_reason, "%s", req->reason);
 		R->paused_at = ql_now();
+		for (size_t i = 0; i < R->cfg->n_rules; i++)
+			R->st[i].last_held[0] = '\0'; /* what held them is history now */
 		if (save_pause(c) != QL_OK) {
 			R->paused = was;
 			qc_control_fail(rc, "store",
@@ -694,6 +780,8 @@ void qc_rules_free(struct qc *c)
 		return;
 	c->on_alerts = NULL;
 	c->rules = NULL;
+	for (int i = 0; i < N_Q; i++)
+		sqlite3_finalize(R->q[i]);
 	ql_key_free(R->key);
 	free(R->st);
 	free(R);

@@ -108,6 +108,7 @@ handle = flags
 arg.name = p_feature
 arg.value = off
 ttl = 10m
+cooldown = 2s
 CONF
 stop_coordinator
 start_coordinator
@@ -177,6 +178,13 @@ wait_until 10 count_off p_feature 1
 expect_exit 0 q mitigations --json
 p_id=$(jq -r '.mitigations[] | select(.operator == "automation" and .args.name == "p_feature") | .id' <<<"$OUT")
 expect_exit 0 q undo "$p_id"
+count_off p_feature 0 || fail "undo left p_feature off"
+# The check still fails and the rule's cooldown (2s) runs out, but an
+# operator took the rule's action back: the rule does not put it right back
+# (for its window).
+undone_held() { rule_field p last_held | grep -q "an operator undid this rule there"; }
+wait_until 10 undone_held
+count_off p_feature 0 || fail "the rule re-applied what an operator undid"
 
 # 4. The fleet rule: 2 of 5 role=web hosts (40%) fail; maintenance on everywhere, once.
 page() { echo "$FLEET/hosts/$1/www/maintenance.html"; }
