@@ -73,6 +73,9 @@ struct qcli_opt {
  */
 int qcli_parse_read(int argc, char **argv, const char *usage, const struct qcli_opt *own,
                     bool *json, const char **config);
+/* The agents matching target ("all": every one), sorted by hostname; NULL and
+ * *exit_code after printing why. */
+Quell__ControlReply *qcli_list_agents(const char *config, const char *target, int *exit_code);
 /* Print "usage: quell USAGE" to stderr; returns QCLI_EXIT_USAGE. */
 int qcli_usage(const char *usage);
 /* Load the CLI config and key, dial. Returns NULL after printing why; *exit_code set. */

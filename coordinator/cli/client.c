@@ -220,6 +220,31 @@ int qcli_parse(int argc, char **argv, const char *usage, struct qcli_opts *o)
 	return -1;
 }
 
+static int by_hostname(const void *a, const void *b)
+{
+	const Quell__AgentInfo *x = *(Quell__AgentInfo *const *)a,
+			       *y = *(Quell__AgentInfo *const *)b;
+	return strcmp(x->hostname, y->hostname);
+}
+
+Quell__ControlReply *qcli_list_agents(const char *config, const char *target, int *exit_code)
+{
+	struct qcli_conn *c = qcli_connect(config, exit_code);
+	if (c == NULL)
+		return NULL;
+	Quell__ControlRequest req;
+	quell__control_request__init(&req);
+	Quell__ListAgents la = QUELL__LIST_AGENTS__INIT;
+	la.target = (char *)(strcmp(target, "all") == 0 ? "" : target);
+	req.req_case = QUELL__CONTROL_REQUEST__REQ_AGENTS;
+	req.agents = &la;
+	Quell__ControlReply *r = qcli_call(c, &req, 0, exit_code);
+	qcli_close(c);
+	if (r && r->n_agents) /* no agents: r->agents is NULL, which qsort must not see */
+		qsort(r->agents, r->n_agents, sizeof *r->agents, by_hostname);
+	return r;
+}
+
 int qcli_usage(const char *usage)
 {
 	fprintf(stderr, "usage: quell %s\n", usage);

@@ -67,13 +67,6 @@ cJSON *qcli_checks_json(const Quell__AgentInfo *a)
 	return arr;
 }
 
-static int by_name(const void *a, const void *b)
-{
-	const Quell__AgentInfo *x = *(Quell__AgentInfo *const *)a,
-			       *y = *(Quell__AgentInfo *const *)b;
-	return strcmp(x->hostname, y->hostname);
-}
-
 /* What the operator can rely on now: a disconnected agent's checks are unknown. */
 static Quell__CheckState__State state_now(const Quell__AgentInfo *a, const Quell__CheckState *c)
 {
@@ -178,21 +171,9 @@ static int health_exec(int argc, char **argv)
 		return rc;
 	if (optind != argc)
 		return qcli_usage(HEALTH_USAGE);
-	struct qcli_conn *c = qcli_connect(config, &rc);
-	if (c == NULL)
-		return rc;
-	Quell__ControlRequest req;
-	quell__control_request__init(&req);
-	Quell__ListAgents la = QUELL__LIST_AGENTS__INIT;
-	la.target = (char *)(strcmp(target, "all") == 0 ? "" : target);
-	req.req_case = QUELL__CONTROL_REQUEST__REQ_AGENTS;
-	req.agents = &la;
-	Quell__ControlReply *r = qcli_call(c, &req, 0, &rc);
-	qcli_close(c);
+	Quell__ControlReply *r = qcli_list_agents(config, target, &rc);
 	if (r == NULL)
 		return rc;
-	if (r->n_agents) /* no agents: r->agents is NULL, which qsort must not see */
-		qsort(r->agents, r->n_agents, sizeof *r->agents, by_name);
 	struct tally t;
 	count(r, &t);
 	if (json)
