@@ -460,9 +460,15 @@ static void eval_rule(struct qc *c, size_t ri, int64_t now)
 	char why[256];
 	if (r->kind == QC_RULE_LOCAL && n) {
 		qsort(hosts, n, sizeof *hosts, by_name);
-		/* A local rule's cooldown is per host. */
-		size_t due = 0;
-		for (size_t i = 0; i < n; i++) {
+		/* A local rule's cooldown is per host; not worth a query per host when
+		 * fire() holds it back anyway (paused, its cap full). */
+		int64_t used;
+		bool blocked =
+			c->rules->paused ||
+			(rule_hosts_since(c, r->name, now - c->rules->cfg->window_s, &used) &&
+		         used >= r->max_hosts);
+		size_t due = blocked ? n : 0;
+		for (size_t i = 0; !blocked && i < n; i++) {
 			int64_t last;
 			if (host_last_fired(c, r->name, hosts[i], &last) &&
 			    now - last >= r->cooldown_s)
