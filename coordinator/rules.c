@@ -59,7 +59,7 @@ struct rule_state {
 };
 
 /* The statements that run every second, prepared once (ql_db_cached). */
-enum { Q_JOBS_SINCE, Q_RULE_HOSTS_SINCE, Q_RULE_LAST, Q_HOST_LAST, Q_COVERED, N_Q };
+enum { Q_JOBS_SINCE, Q_RULE_HOSTS_SINCE, Q_RULE_COOLING, Q_RULE_LAST, Q_HOST_LAST, Q_COVERED, N_Q };
 
 struct qc_rules {
 	sqlite3_stmt *q[N_Q];
@@ -119,6 +119,14 @@ static bool rule_hosts_since(struct qc *c, const char *rule, int64_t since, int6
 	return scalar(c, Q_RULE_HOSTS_SINCE,
 	              "SELECT count(*) FROM rule_fires WHERE rule = ? AND at > ?", rule, NULL,
 	              since, n);
+}
+
+/* Hosts the rule touched since `since` (their cooldown has not run out). */
+static bool rule_cooling(struct qc *c, const char *rule, int64_t since, int64_t *n)
+{
+	return scalar(c, Q_RULE_COOLING,
+	              "SELECT count(DISTINCT host) FROM rule_fires WHERE rule = ? AND at > ?", rule,
+	              NULL, since, n);
 }
 
 static bool rule_last_fired(struct qc *c, const char *rule, int64_t *at)
@@ -467,7 +475,11 @@ static void eval_rule(struct qc *c, size_t ri, int64_t now)
 			c->rules->paused ||
 			(rule_hosts_since(c, r->name, now - c->rules->cfg->window_s, &used) &&
 		         used >= r->max_hosts);
-		size_t due = blocked ? n : 0;
+		int64_t cooling = 0;
+		if (blocked && !rule_cooling(c, r->name, now - r->cooldown_s, &cooling))
+			cooling = 0;
+		/* blocked: roughly, the failing hosts not in their cooldown (for the message) */
+		size_t due = blocked ? (cooling < (int64_t)n ? n - (size_t)cooling : 0) : 0;
 		for (size_t i = 0; !blocked && i < n; i++) {
 			int64_t last;
 			if (host_last_fired(c, r->name, hosts[i], &last) &&
