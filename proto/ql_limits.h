@@ -36,7 +36,7 @@
 #define QL_MAX_RULES 256                        /* automation rules of a coordinator */
 #define QL_MAX_COMMAND_LIFETIME 86400           /* expires_at - issued_at, seconds */
 #define QL_ANSWER_GRACE_MS 2000                 /* answers in flight at a deadline */
-#define QL_MAX_BATCH 1000000                   /* canary, batch, failure-budget host counts */
+#define QL_MAX_BATCH 1000000                    /* canary, batch, failure-budget host counts */
 #define QL_MAX_TTL (7 * 86400)
 #define QL_JOB_ID_LEN 16
 #define QL_HASH_LEN 32

@@ -8,27 +8,13 @@
 #include "keys.h"
 
 static const struct qcli_verb *const verbs[] = {
-	&qcli_verb_keygen,
-	&qcli_verb_agents,
-	&qcli_verb_health,
-	&qcli_verb_ping,
-	&qcli_verb_maintenance,
-	&qcli_verb_kill,
-	&qcli_verb_pause,
-	&qcli_verb_resume,
-	&qcli_verb_restart,
-	&qcli_verb_flag,
-	&qcli_verb_rollback,
-	&qcli_verb_scale,
-	&qcli_verb_job,
-	&qcli_verb_jobs,
-	&qcli_verb_mitigations,
-	&qcli_verb_undo,
-	&qcli_verb_extend,
-	&qcli_verb_timeline,
-	&qcli_verb_audit,
-	&qcli_verb_automation,
-	NULL,
+	&qcli_verb_keygen, &qcli_verb_agents,      &qcli_verb_health,
+	&qcli_verb_ping,   &qcli_verb_maintenance, &qcli_verb_kill,
+	&qcli_verb_pause,  &qcli_verb_resume,      &qcli_verb_restart,
+	&qcli_verb_flag,   &qcli_verb_rollback,    &qcli_verb_scale,
+	&qcli_verb_job,    &qcli_verb_jobs,        &qcli_verb_mitigations,
+	&qcli_verb_undo,   &qcli_verb_extend,      &qcli_verb_timeline,
+	&qcli_verb_audit,  &qcli_verb_automation,  NULL,
 };
 
 static void usage(FILE *f)
