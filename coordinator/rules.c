@@ -17,7 +17,8 @@
  * job may actually do is each agent's policy for the automation key.
  *
  * State that must survive a restart is in the store: the pause switch, and
- * every host a rule touched (rule_fires: cooldowns, windows, caps).
+ * every host a rule touched (rule_fires: cooldowns, windows, caps); that
+ * part is rules-store.c.
  */
 #include <sodium.h>
 #include <sqlite3.h>
@@ -34,144 +35,12 @@
 #include "history.h"
 #include "keys.h"
 #include "log.h"
-#include "rules.h"
+#include "rules-int.h"
 #include "selector.h"
 #include "store.h"
 
 #define EVAL_EVERY_MS 1000
 #define JOB_LIFETIME_S 60 /* an automated command's validity: delivery, not the TTL */
-
-/* clang-format off */
-static const char schema[] =
-	"CREATE TABLE IF NOT EXISTS automation ("
-	"  id INTEGER PRIMARY KEY CHECK (id = 1), paused INTEGER NOT NULL,"
-	"  by TEXT NOT NULL, reason TEXT NOT NULL, at INTEGER NOT NULL);"
-	"CREATE TABLE IF NOT EXISTS rule_fires ("
-	"  rule TEXT NOT NULL, host TEXT NOT NULL, job_id BLOB NOT NULL, at INTEGER NOT NULL);"
-	"CREATE INDEX IF NOT EXISTS rule_fires_at ON rule_fires(rule, at);"
-	"CREATE INDEX IF NOT EXISTS rule_fires_host ON rule_fires(rule, host, at);"
-	"CREATE INDEX IF NOT EXISTS rule_fires_when ON rule_fires(at);";
-/* clang-format on */
-
-struct rule_state {
-	char last_held[512];
-	int64_t last_held_at;
-};
-
-/* The statements that run every second, prepared once (ql_db_cached). */
-enum { Q_JOBS_SINCE, Q_RULE_HOSTS_SINCE, Q_RULE_COOLING, Q_RULE_LAST, Q_HOST_LAST, Q_COVERED, N_Q };
-
-struct qc_rules {
-	sqlite3_stmt *q[N_Q];
-	const struct qc_automation_config *cfg;
-	struct ql_secret_key *key;
-	struct rule_state *st;
-	int64_t next_eval_ms;
-	bool paused;
-	char paused_by[QL_MAX_NAME + 1], paused_reason[QL_MAX_REASON + 1];
-	int64_t paused_at;
-};
-
-static sqlite3 *db_of(struct qc *c)
-{
-	return qc_store_db(c->store);
-}
-
-/* ---- what the store knows ---------------------------------------------------------- */
-
-/*
- * One number from the store: the statement in slot, bound to (text, num) or
- * (text, text2, num). False on a store error: the caller holds back (every
- * limit fails closed).
- */
-static bool scalar(struct qc *c, int slot, const char *sql, const char *text, const char *text2,
-                   int64_t num, int64_t *out)
-{
-	sqlite3_stmt *q = ql_db_cached(db_of(c), &c->rules->q[slot], sql);
-	*out = 0;
-	if (q == NULL) {
-		ql_error("store: %s", sqlite3_errmsg(db_of(c)));
-		return false;
-	}
-	int i = 1;
-	if (text)
-		sqlite3_bind_text(q, i++, text, -1, SQLITE_STATIC);
-	if (text2)
-		sqlite3_bind_text(q, i++, text2, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(q, i, num);
-	int rc = sqlite3_step(q);
-	if (rc == SQLITE_ROW)
-		*out = sqlite3_column_int64(q, 0);
-	else
-		ql_error("store: %s", sqlite3_errmsg(db_of(c)));
-	ql_db_release(q);
-	return rc == SQLITE_ROW;
-}
-
-static bool automated_jobs_since(struct qc *c, int64_t since, int64_t *n)
-{
-	return scalar(c, Q_JOBS_SINCE, "SELECT count(DISTINCT job_id) FROM rule_fires WHERE at > ?",
-	              NULL, NULL, since, n);
-}
-
-static bool rule_hosts_since(struct qc *c, const char *rule, int64_t since, int64_t *n)
-{
-	return scalar(c, Q_RULE_HOSTS_SINCE,
-	              "SELECT count(*) FROM rule_fires WHERE rule = ? AND at > ?", rule, NULL,
-	              since, n);
-}
-
-/* Hosts the rule touched since `since` (their cooldown has not run out). */
-static bool rule_cooling(struct qc *c, const char *rule, int64_t since, int64_t *n)
-{
-	return scalar(c, Q_RULE_COOLING,
-	              "SELECT count(DISTINCT host) FROM rule_fires WHERE rule = ? AND at > ?", rule,
-	              NULL, since, n);
-}
-
-static bool rule_last_fired(struct qc *c, const char *rule, int64_t *at)
-{
-	return scalar(c, Q_RULE_LAST,
-	              "SELECT coalesce(max(at), 0) FROM rule_fires WHERE rule = ? AND ? >= 0", rule,
-	              NULL, 0, at);
-}
-
-static bool host_last_fired(struct qc *c, const char *rule, const char *host, int64_t *at)
-{
-	return scalar(c, Q_HOST_LAST,
-	              "SELECT coalesce(max(at), 0) FROM rule_fires WHERE rule = ? AND host = ?"
-	              " AND ? >= 0",
-	              rule, host, 0, at);
-}
-
-/*
- * Is the host covered for this rule? A running automated job there, an
- * automated mitigation in effect there (or whose revert failed), or this
- * rule's own mitigation there that an operator undid within the window: a
- * human took it back, the rule does not put it right back. Errors: covered.
- */
-static bool covered(struct qc *c, const char *host, const char *rule)
-{
-	struct qc_job *job, *tmp;
-	HASH_ITER (hh, c->jobs, job, tmp) {
-		if (job->done || strcmp(job->operator_name, "automation") != 0)
-			continue;
-		for (size_t i = 0; i < job->n_hosts; i++)
-			if (strcmp(job->hosts[i].hostname, host) == 0)
-				return true;
-	}
-	char mine[QL_MAX_NAME + 8];
-	snprintf(mine, sizeof mine, "rule %s:", rule); /* its jobs' reasons start so */
-	int64_t n;
-	return !scalar(c, Q_COVERED,
-	               "SELECT count(*) FROM mitigation_hosts h JOIN mitigations m ON m.id = h.id"
-	               " WHERE h.hostname = ? AND m.operator = 'automation' AND"
-	               " (h.state IN ('active', 'revert-failed') OR"
-	               "  (h.state = 'reverted' AND h.cause = 'undo' AND instr(m.reason, ?) = 1"
-	               "   AND h.updated_at > ?))",
-	               host, mine, ql_now() - c->rules->cfg->window_s, &n) ||
-	       n > 0;
-}
 
 /* ---- acting ------------------------------------------------------------------------ */
 
@@ -269,47 +138,6 @@ static enum ql_err submit(struct qc *c, const struct qc_rule_config *r, const ch
 	return err;
 }
 
-/* The hosts a job of the rule touches, written before the job exists: a
- * crash in between counts against the rule (its caps, its cooldown), never
- * for it. */
-static bool record_fires(struct qc *c, const char *rule, char *const *hosts, size_t n,
-                         const uint8_t id[QL_JOB_ID_LEN], int64_t now)
-{
-	sqlite3_stmt *q = NULL;
-	bool ok = true;
-	if (sqlite3_prepare_v2(
-		    db_of(c), "INSERT INTO rule_fires (rule, host, job_id, at) VALUES (?, ?, ?, ?)",
-		    -1, &q, NULL) != SQLITE_OK) {
-		ql_error("store: %s", sqlite3_errmsg(db_of(c)));
-		return false;
-	}
-	for (size_t i = 0; i < n && ok; i++) {
-		sqlite3_bind_text(q, 1, rule, -1, SQLITE_STATIC);
-		sqlite3_bind_text(q, 2, hosts[i], -1, SQLITE_STATIC);
-		sqlite3_bind_blob(q, 3, id, QL_JOB_ID_LEN, SQLITE_STATIC);
-		sqlite3_bind_int64(q, 4, now);
-		ok = sqlite3_step(q) == SQLITE_DONE;
-		if (!ok)
-			ql_error("store: %s", sqlite3_errmsg(db_of(c)));
-		sqlite3_reset(q);
-	}
-	sqlite3_finalize(q);
-	return ok;
-}
-
-/* The job was not created after all: its hosts do not count. */
-static void forget_fires(struct qc *c, const uint8_t id[QL_JOB_ID_LEN])
-{
-	sqlite3_stmt *q = NULL;
-	if (sqlite3_prepare_v2(db_of(c), "DELETE FROM rule_fires WHERE job_id = ?", -1, &q, NULL) ==
-	    SQLITE_OK) {
-		sqlite3_bind_blob(q, 1, id, QL_JOB_ID_LEN, SQLITE_STATIC);
-		if (sqlite3_step(q) != SQLITE_DONE)
-			ql_error("store: %s", sqlite3_errmsg(db_of(c)));
-	}
-	sqlite3_finalize(q);
-}
-
 /*
  * The rule wants to act on hosts, sorted by name (all: the whole target of
  * a fleet rule, one job on its selector). Apply the limits, submit, record.
@@ -323,7 +151,7 @@ static void fire(struct qc *c, size_t ri, char **hosts, size_t n, bool all, cons
 		held(c, ri, "automation is paused (by %s: %s)", R->paused_by, R->paused_reason);
 		return;
 	}
-	if (!rule_hosts_since(c, r->name, since, &used) || !automated_jobs_since(c, since, &jobs)) {
+	if (!qr_hosts_since(c, r->name, since, &used) || !qr_jobs_since(c, since, &jobs)) {
 		held(c, ri, "the store failed; nothing done (see the coordinator's log)");
 		return;
 	}
@@ -338,7 +166,7 @@ static void fire(struct qc *c, size_t ri, char **hosts, size_t n, bool all, cons
 	/* Covered hosts are left out; past the cap the rest are held back (not even looked at). */
 	size_t kept = 0, cov = 0;
 	for (size_t i = 0; i < n && kept < room; i++) {
-		if (covered(c, hosts[i], r->name))
+		if (qr_covered(c, hosts[i], r->name))
 			cov++, all = false;
 		else
 			hosts[kept++] = hosts[i];
@@ -380,14 +208,14 @@ static void fire(struct qc *c, size_t ri, char **hosts, size_t n, bool all, cons
 			snprintf(target, sizeof target, "%s", r->target);
 		uint8_t id[QL_JOB_ID_LEN];
 		randombytes_buf(id, sizeof id);
-		if (!record_fires(c, r->name, hosts + from, k, id, now)) {
+		if (!qr_record_fires(c, r->name, hosts + from, k, id, now)) {
 			held(c, ri, "the store failed; nothing done (see the coordinator's log)");
 			return;
 		}
 		size_t n_job = 0;
 		enum ql_err err = submit(c, r, target, why, id, &n_job);
 		if (err != QL_OK) {
-			forget_fires(c, id);
+			qr_forget_fires(c, id);
 			held(c, ri, "could not create the job: %s", ql_strerror(err));
 			return;
 		}
@@ -471,18 +299,17 @@ static void eval_rule(struct qc *c, size_t ri, int64_t now)
 		/* A local rule's cooldown is per host; not worth a query per host when
 		 * fire() holds it back anyway (paused, its cap full). */
 		int64_t used;
-		bool blocked =
-			c->rules->paused ||
-			(rule_hosts_since(c, r->name, now - c->rules->cfg->window_s, &used) &&
-		         used >= r->max_hosts);
+		bool blocked = c->rules->paused ||
+		               (qr_hosts_since(c, r->name, now - c->rules->cfg->window_s, &used) &&
+		                used >= r->max_hosts);
 		int64_t cooling = 0;
-		if (blocked && !rule_cooling(c, r->name, now - r->cooldown_s, &cooling))
+		if (blocked && !qr_cooling(c, r->name, now - r->cooldown_s, &cooling))
 			cooling = 0;
 		/* blocked: roughly, the failing hosts not in their cooldown (for the message) */
 		size_t due = blocked ? (cooling < (int64_t)n ? n - (size_t)cooling : 0) : 0;
 		for (size_t i = 0; !blocked && i < n; i++) {
 			int64_t last;
-			if (host_last_fired(c, r->name, hosts[i], &last) &&
+			if (qr_host_last_fired(c, r->name, hosts[i], &last) &&
 			    now - last >= r->cooldown_s)
 				hosts[due++] = hosts[i];
 		}
@@ -493,7 +320,7 @@ static void eval_rule(struct qc *c, size_t ri, int64_t now)
 	} else if (r->kind == QC_RULE_FLEET && members) {
 		size_t need = r->threshold_pct ? (members * r->threshold + 99) / 100 : r->threshold;
 		int64_t last;
-		if (n >= (need ? need : 1) && rule_last_fired(c, r->name, &last) &&
+		if (n >= (need ? need : 1) && qr_last_fired(c, r->name, &last) &&
 		    now - last >= r->cooldown_s) {
 			qsort(all, members, sizeof *all, by_name);
 			snprintf(
@@ -570,7 +397,7 @@ static void on_alerts(struct qc *c, const struct qc_alert_batch *b)
 				continue;
 			}
 			int64_t last;
-			if (!host_last_fired(c, r->name, a->hostname, &last) ||
+			if (!qr_host_last_fired(c, r->name, a->hostname, &last) ||
 			    now - last < r->cooldown_s) {
 				cooling++;
 				continue;
@@ -598,52 +425,6 @@ static void on_alerts(struct qc *c, const struct qc_alert_batch *b)
 }
 
 /* ---- the switch, status, start ---------------------------------------------------- */
-
-static enum ql_err save_pause(struct qc *c)
-{
-	struct qc_rules *R = c->rules;
-	sqlite3_stmt *q = NULL;
-	if (sqlite3_prepare_v2(db_of(c),
-	                       "INSERT OR REPLACE INTO automation (id, paused, by, reason, at)"
-	                       " VALUES (1, ?, ?, ?, ?)",
-	                       -1, &q, NULL) != SQLITE_OK)
-		return QL_ERR_STORE;
-	sqlite3_bind_int(q, 1, R->paused);
-	sqlite3_bind_text(q, 2, R->paused_by, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 3, R->paused_reason, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(q, 4, R->paused_at);
-	int rc = sqlite3_step(q);
-	sqlite3_finalize(q);
-	return rc == SQLITE_DONE ? QL_OK : QL_ERR_STORE;
-}
-
-static void load_pause(struct qc *c)
-{
-	struct qc_rules *R = c->rules;
-	sqlite3_stmt *q = NULL;
-	int rc = SQLITE_ERROR;
-	if (sqlite3_prepare_v2(db_of(c),
-	                       "SELECT paused, by, reason, at FROM automation WHERE id = 1", -1, &q,
-	                       NULL) != SQLITE_OK ||
-	    ((rc = sqlite3_step(q)) != SQLITE_ROW && rc != SQLITE_DONE)) {
-		/* Fail closed: not knowing whether someone paused it means paused. */
-		R->paused = true;
-		snprintf(R->paused_by, sizeof R->paused_by, "coordinator");
-		snprintf(R->paused_reason, sizeof R->paused_reason,
-		         "the switch could not be read from the store: %s",
-		         sqlite3_errmsg(db_of(c)));
-		R->paused_at = ql_now();
-		ql_error("automation paused: %s", R->paused_reason);
-	}
-	if (rc == SQLITE_ROW) {
-		R->paused = sqlite3_column_int(q, 0) != 0;
-		snprintf(R->paused_by, sizeof R->paused_by, "%s", sqlite3_column_text(q, 1));
-		snprintf(R->paused_reason, sizeof R->paused_reason, "%s",
-		         sqlite3_column_text(q, 2));
-		R->paused_at = sqlite3_column_int64(q, 3);
-	}
-	sqlite3_finalize(q);
-}
 
 /* What a rule does, for people: "maintenance site mode=on ttl=15m". */
 static void action_text(const struct qc_rule_config *r, char *buf, size_t len)
@@ -681,12 +462,12 @@ static void send_status(struct qc *c, struct qc_rctx *rc)
 		rs[i].action = actions[i];
 		rs[i].target =
 			r->target ? r->target : (char *)(r->kind == QC_RULE_ALERT ? "" : "all");
-		(void)rule_last_fired(c, r->name, &rs[i].last_fired);
+		(void)qr_last_fired(c, r->name, &rs[i].last_fired);
 		if (r->kind != QC_RULE_LOCAL && rs[i].last_fired &&
 		    rs[i].last_fired + r->cooldown_s > now)
 			rs[i].cooldown_until = rs[i].last_fired + r->cooldown_s;
 		int64_t used;
-		(void)rule_hosts_since(c, r->name, since, &used);
+		(void)qr_hosts_since(c, r->name, since, &used);
 		rs[i].hosts_in_window = (uint32_t)used;
 		rs[i].max_hosts = r->max_hosts;
 		rs[i].last_held = R->st[i].last_held;
@@ -699,7 +480,7 @@ static void send_status(struct qc *c, struct qc_rctx *rc)
 	st.paused_reason = R->paused_reason;
 	st.paused_at = R->paused_at;
 	int64_t jobs;
-	(void)automated_jobs_since(c, since, &jobs);
+	(void)qr_jobs_since(c, since, &jobs);
 	st.actions_in_window = (uint32_t)jobs;
 	st.max_actions = R->cfg->max_actions;
 	st.window_seconds = R->cfg->window_s;
@@ -734,7 +515,7 @@ void qc_rules_control(struct qc *c, struct qc_rctx *rc, const char *operator_nam
 		R->paused_at = ql_now();
 		for (size_t i = 0; i < R->cfg->n_rules; i++)
 			R->st[i].last_held[0] = '\0'; /* what held them is history now */
-		if (save_pause(c) != QL_OK) {
+		if (qr_save_pause(c) != QL_OK) {
 			R->paused = was;
 			qc_control_fail(rc, "store",
 			                "could not record the switch; nothing changed");
@@ -771,11 +552,7 @@ enum ql_err qc_rules_start(struct qc *c, char *why, size_t whylen)
 		free(R);
 		return err;
 	}
-	char *msg = NULL;
-	if (sqlite3_exec(db_of(c), schema, NULL, NULL, &msg) != SQLITE_OK) {
-		snprintf(why, whylen, "store: cannot create the automation tables: %s",
-		         msg ? msg : "?");
-		sqlite3_free(msg);
+	if (!qr_store_init(c, why, whylen)) {
 		ql_key_free(R->key);
 		free(R->st);
 		free(R);
@@ -783,7 +560,7 @@ enum ql_err qc_rules_start(struct qc *c, char *why, size_t whylen)
 	}
 	c->rules = R;
 	c->on_alerts = on_alerts;
-	load_pause(c);
+	qr_load_pause(c);
 	char pk[QL_PUBKEY_B64_LEN];
 	ql_pubkey_format(R->key->pk, pk);
 	ql_info("automation: %zu rule%s, key %s%s", cfg->n_rules, cfg->n_rules == 1 ? "" : "s", pk,
