@@ -21,9 +21,11 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: quell-agent [-c CONFIG] [--check] [-v] [-V]\n"
+	fprintf(f, "usage: quell-agent [-c CONFIG] [--check | --keygen] [-v] [-V]\n"
 	           "  -c, --config FILE  agent config (default /etc/quell/agent.conf)\n"
 	           "      --check        validate the config and key, then exit\n"
+	           "      --keygen       create the agent's signing key ([agent] key) if it\n"
+	           "                     does not exist yet, print its public key, exit\n"
 	           "  -v, --verbose      log debug messages\n"
 	           "  -V, --version      print the version\n");
 }
@@ -46,15 +48,50 @@ static void tune_memory(void)
 	sqlite3_config(SQLITE_CONFIG_PAGECACHE, (void *)NULL, 0, 0);
 }
 
+/*
+ * --keygen: what a package's postinst runs. An existing key is kept (the
+ * coordinator pinned it); only a missing one is made. Either way the public
+ * key is printed, for the operator's records.
+ */
+static int make_key(const char *path)
+{
+	uint8_t pk[QL_PUBKEY_LEN];
+	char b64[QL_PUBKEY_B64_LEN];
+	enum ql_err err = ql_crypto_init();
+	if (err == QL_OK)
+		err = ql_key_generate(path, pk);
+	if (err == QL_ERR_EXISTS) {
+		struct ql_secret_key *key = NULL;
+		if ((err = ql_key_load(path, &key)) == QL_OK) {
+			memcpy(pk, key->pk, QL_PUBKEY_LEN);
+			ql_key_free(key);
+			ql_info("agent key %s exists; kept", path);
+		}
+	} else if (err == QL_OK) {
+		ql_info("agent key %s created", path);
+	}
+	if (err != QL_OK) {
+		ql_error("agent key %s: %s", path, ql_strerror(err));
+		return 1;
+	}
+	ql_pubkey_format(pk, b64);
+	printf("%s\n", b64);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	tune_memory();
 	const char *config = "/etc/quell/agent.conf";
-	bool check = false, verbose = false;
+	bool check = false, keygen = false, verbose = false;
 	static const struct option opts[] = {
-		{"config", required_argument, NULL, 'c'}, {"check", no_argument, NULL, 'C'},
-		{"verbose", no_argument, NULL, 'v'},      {"version", no_argument, NULL, 'V'},
-		{"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+		{"config", required_argument, NULL, 'c'},
+		{"check", no_argument, NULL, 'C'},
+		{"keygen", no_argument, NULL, 'K'},
+		{"verbose", no_argument, NULL, 'v'},
+		{"version", no_argument, NULL, 'V'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
 	};
 	int c;
 	while ((c = getopt_long(argc, argv, "c:vVh", opts, NULL)) != -1) {
@@ -64,6 +101,9 @@ int main(int argc, char **argv)
 			break;
 		case 'C':
 			check = true;
+			break;
+		case 'K':
+			keygen = true;
 			break;
 		case 'v':
 			verbose = true;
@@ -79,7 +119,7 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (optind != argc) {
+	if (optind != argc || (check && keygen)) {
 		usage(stderr);
 		return 2;
 	}
@@ -92,6 +132,11 @@ int main(int argc, char **argv)
 	if (cfg == NULL) {
 		ql_error("refusing to start: %s", why);
 		return 1;
+	}
+	if (keygen) {
+		int rc = make_key(cfg->key_path);
+		qa_config_free(cfg);
+		return rc;
 	}
 	struct qa_agent *agent;
 	if (qa_agent_new(cfg, NULL, &agent, why, sizeof why) != QL_OK) {
