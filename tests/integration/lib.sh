@@ -22,6 +22,8 @@
 #                              what the verbs can change on fleet hosts, before and after
 #   forge_agent HOST ALLOW [LABELS]  a standalone agent config for a test driving quell-forge
 #   fail MSG / pass
+#   skip MSG                   the test cannot run here (not root, a tool missing): exit 77,
+#                              which ctest reports as skipped
 set -euo pipefail
 
 ROOT=${QUELL_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
@@ -35,6 +37,11 @@ NL=$'\n'
 fail() {
 	printf 'FAIL %s: %s\n' "$TEST_NAME" "$*" >&2
 	exit 1
+}
+
+skip() {
+	printf 'SKIP %s: %s\n' "$TEST_NAME" "$*" >&2
+	exit 77
 }
 
 # Reached the end; PASS is printed once the cleanups (which may still find
