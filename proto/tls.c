@@ -375,16 +375,12 @@ struct ql_tls_ca {
 	pthread_mutex_t lock;
 };
 
-enum ql_err ql_tls_ca_load(const char *path, struct ql_tls_ca **out, char *why, size_t whylen)
+enum ql_err ql_tls_ca_from_pem(const char *pem, const char *name, struct ql_tls_ca **out, char *why,
+                               size_t whylen)
 {
-	char *pem = NULL;
 	*out = NULL;
-	enum ql_err err = read_pem(path, false, &pem, why, whylen);
-	if (err != QL_OK)
-		return err;
 	struct ql_tls_ca *ca = calloc(1, sizeof *ca);
 	if (ca == NULL) {
-		free_pem(pem);
 		snprintf(why, whylen, "out of memory");
 		return QL_ERR_NOMEM;
 	}
@@ -393,14 +389,24 @@ enum ql_err ql_tls_ca_load(const char *path, struct ql_tls_ca **out, char *why, 
 	/* Every certificate in the bundle must parse: a half-read CA list would
 	 * refuse agents for a reason nobody could see. */
 	if (mbedtls_x509_crt_parse(&ca->chain, (const uint8_t *)pem, strlen(pem) + 1) != 0) {
-		snprintf(why, whylen, "%s: not a bundle of PEM CA certificates", path);
-		free_pem(pem);
+		snprintf(why, whylen, "%s: not a bundle of PEM CA certificates", name);
 		ql_tls_ca_free(ca);
 		return QL_ERR_CONFIG;
 	}
-	free_pem(pem);
 	*out = ca;
 	return QL_OK;
+}
+
+enum ql_err ql_tls_ca_load(const char *path, struct ql_tls_ca **out, char *why, size_t whylen)
+{
+	char *pem = NULL;
+	*out = NULL;
+	enum ql_err err = read_pem(path, false, &pem, why, whylen);
+	if (err != QL_OK)
+		return err;
+	err = ql_tls_ca_from_pem(pem, path, out, why, whylen);
+	free_pem(pem);
+	return err;
 }
 
 void ql_tls_ca_free(struct ql_tls_ca *ca)
@@ -421,8 +427,9 @@ enum ql_err ql_tls_ca_check(struct ql_tls_ca *ca, const uint8_t *cert, size_t ce
 	uint8_t hash[32];
 	enum ql_err err = QL_ERR_BAD_SIGNATURE;
 	if (cert_len == 0 || sig_len == 0) {
-		snprintf(why, whylen,
-		         "no client certificate in the hello (agent without tls_cert?)");
+		snprintf(
+			why, whylen,
+			"no client certificate or binding signature in the hello (agent without tls_cert?)");
 		return err;
 	}
 	if (cert_len > QL_MAX_CERT_DER || sig_len > QL_MAX_CERT_SIG) {

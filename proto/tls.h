@@ -99,6 +99,9 @@ void ql_tls_proof_fini(struct ql_tls_proof *p);
 struct ql_tls_ca;
 QL_NODISCARD enum ql_err ql_tls_ca_load(const char *path, struct ql_tls_ca **out, char *why,
                                         size_t whylen);
+/* The same from PEM text (NUL-terminated); name is for messages. */
+QL_NODISCARD enum ql_err ql_tls_ca_from_pem(const char *pem, const char *name,
+                                            struct ql_tls_ca **out, char *why, size_t whylen);
 void ql_tls_ca_free(struct ql_tls_ca *ca);
 /*
  * UNTRUSTED cert/sig from a hello. QL_OK only if cert chains to the CA, is
