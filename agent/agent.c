@@ -82,6 +82,7 @@
 #define RECONNECT_MAX_MS 5000
 #define REFUSED_BACKOFF_MS 30000
 #define ERROR_BACKOFF_MS 1000
+#define ALIVE_WAIT_S 5   /* the agent lock held longer than this: stuck (qa_agent_alive) */
 #define POLL_HOLD_MS 200 /* how long the poller waits for a command's result */
 
 /* Ask the executor for a turn (qa_agent_serve(), turn.c). */
@@ -144,6 +145,10 @@ enum ql_err qa_agent_new(struct qa_config *cfg, const struct qa_agent_opts *opts
 		snprintf(why, whylen, "agent key %s: %s", cfg->key_path, ql_strerror(err));
 		goto fail;
 	}
+	if (cfg->tls.cert && cfg->tls.key &&
+	    (err = ql_tls_prove(cfg->tls.cert, cfg->tls.key, a->key->pk, cfg->hostname, &a->proof,
+	                        why, whylen)) != QL_OK)
+		goto fail;
 	err = qa_store_open(opts->memory_store ? NULL : cfg->state_dir, &a->store);
 	if (err != QL_OK) {
 		snprintf(why, whylen, "state store in %s: %s", cfg->state_dir, ql_strerror(err));
@@ -171,7 +176,7 @@ fail:
 
 static nng_msg *make_hello(struct qa_agent *a)
 {
-	return qa_msg_hello(a->cfg, a->key, a->health);
+	return qa_msg_hello(a->cfg, a->key, &a->proof, a->health);
 }
 
 static nng_msg *make_heartbeat(struct link *l)
@@ -546,6 +551,12 @@ static void slot_cb(void *arg)
 		if (rv != 0) {
 			if (rv != NNG_ETIMEDOUT)
 				ql_warn("%s: receive failed: %s", l->url, nng_strerror(rv));
+			else if (sl->poller && atomic_load(&l->pipes) == 0)
+				ql_warn("%s: no connection to the coordinator for %d s (is it up? over "
+				        "TLS: its certificate must chain to tls_ca and name "
+				        "tls_server_name or the URL's host, and it must accept this "
+				        "host's certificate)",
+				        l->url, RECV_TIMEOUT_MS / 1000);
 			slot_requeue(sl);
 			if (sl->poller && rv != NNG_ETIMEDOUT)
 				slot_wait(sl, ERROR_BACKOFF_MS);
@@ -568,6 +579,20 @@ static void slot_cb(void *arg)
 
 /* ---- set-up and tear-down -------------------------------------------------------- */
 
+/* nng's thread, no agent lock: count and log connections. */
+static void pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	struct link *l = arg;
+	(void)p;
+	if (ev == NNG_PIPE_EV_ADD_POST) {
+		atomic_fetch_add(&l->pipes, 1);
+		ql_info("%s: connected", l->url);
+	} else if (ev == NNG_PIPE_EV_REM_POST) {
+		atomic_fetch_sub(&l->pipes, 1);
+		ql_info("%s: connection lost; reconnecting", l->url);
+	}
+}
+
 static enum ql_err link_open(struct link *l, char *why, size_t whylen)
 {
 	int rv;
@@ -584,10 +609,11 @@ static enum ql_err link_open(struct link *l, char *why, size_t whylen)
 		step = "set socket options";
 		goto fail;
 	}
-	if ((rv = nng_dialer_create(&l->dialer, l->sock, l->url)) != 0) {
-		step = "create dialer";
-		goto fail;
-	}
+	if (ql_tls_dialer(l->sock, l->url, QL_TLS_AGENT, &l->agent->cfg->tls, &l->dialer, why,
+	                  whylen) != QL_OK)
+		return QL_ERR_CONFIG; /* why names the file or the URL */
+	nng_pipe_notify(l->sock, NNG_PIPE_EV_ADD_POST, pipe_cb, l);
+	nng_pipe_notify(l->sock, NNG_PIPE_EV_REM_POST, pipe_cb, l);
 	nng_dialer_set_ms(l->dialer, NNG_OPT_RECONNMINT, RECONNECT_MIN_MS);
 	nng_dialer_set_ms(l->dialer, NNG_OPT_RECONNMAXT, RECONNECT_MAX_MS);
 	for (size_t i = 0; i < 1 + RESULT_SLOTS; i++) {
@@ -620,6 +646,17 @@ static enum ql_err link_open(struct link *l, char *why, size_t whylen)
 fail:
 	snprintf(why, whylen, "%s: %s: %s", l->url, step, nng_strerror(rv));
 	return QL_ERR_TRANSPORT;
+}
+
+bool qa_agent_alive(struct qa_agent *a)
+{
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += ALIVE_WAIT_S;
+	if (pthread_mutex_timedlock(&a->lock, &until) != 0)
+		return false;
+	pthread_mutex_unlock(&a->lock);
+	return true;
 }
 
 enum ql_err qa_agent_start(struct qa_agent *a, char *why, size_t whylen)
@@ -704,6 +741,7 @@ void qa_agent_free(struct qa_agent *a)
 		qa_executor_free(a->x);
 	qa_store_close(a->store);
 	ql_key_free(a->key);
+	ql_tls_proof_fini(&a->proof);
 	qa_config_free(a->cfg);
 	pthread_mutex_destroy(&a->lock);
 	free(a);

@@ -60,5 +60,7 @@ QL_NODISCARD enum ql_err qa_agent_start(struct qa_agent *a, char *why, size_t wh
 /* Stop all network activity, wait for in-flight callbacks and a running action. */
 void qa_agent_stop(struct qa_agent *a);
 void qa_agent_free(struct qa_agent *a);
+/* Can the agent's lock be taken within a few seconds? For the watchdog. */
+bool qa_agent_alive(struct qa_agent *a);
 
 #endif

@@ -12,6 +12,7 @@
 
 #include <nng/nng.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -21,6 +22,7 @@
 #include "health.h"
 #include "quell.pb-c.h"
 #include "store.h"
+#include "tls.h"
 
 #define RESULT_SLOTS 4 /* results in flight per coordinator */
 #define QUEUE_MAX 16   /* commands waiting for the executor */
@@ -57,7 +59,8 @@ struct link {
 	nng_socket sock;
 	nng_dialer dialer;
 	bool open;
-	bool ready; /* the coordinator has accepted our hello on the current pipe */
+	bool ready;       /* the coordinator has accepted our hello on the current pipe */
+	atomic_int pipes; /* live connections (nng's pipe callback, no lock) */
 	struct slot slots[1 + RESULT_SLOTS];
 	size_t n_slots;
 	struct outmsg *outbox, **outbox_tail;
@@ -101,7 +104,8 @@ struct qa_agent {
 	bool stopping;
 	void (*observe)(void *arg, enum qa_event ev, const uint8_t job_id[QL_JOB_ID_LEN]);
 	void *observe_arg;
-	struct qa_health *health; /* NULL: no checks, no check thread */
+	struct qa_health *health;  /* NULL: no checks, no check thread */
+	struct ql_tls_proof proof; /* with tls_cert: what every hello carries (tls.h) */
 	struct qa_executor *x;
 	bool own_x;          /* made by qa_agent_new, freed with the agent */
 	struct qa_turn turn; /* the agent's place in the executor's list */

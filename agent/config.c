@@ -171,6 +171,18 @@ static int agent_key(struct parse *p, const char *key, const char *value)
 	} else if (strcmp(key, "key") == 0) {
 		if (!set_str(&c->key_path, value))
 			FAIL(p, "out of memory");
+	} else if (strncmp(key, "tls_", 4) == 0) {
+		char **dst = strcmp(key, "tls_cert") == 0          ? &c->tls.cert
+		             : strcmp(key, "tls_key") == 0         ? &c->tls.key
+		             : strcmp(key, "tls_ca") == 0          ? &c->tls.ca
+		             : strcmp(key, "tls_server_name") == 0 ? &c->tls.server_name
+		                                                   : NULL;
+		if (dst == NULL)
+			FAIL(p,
+			     "unknown key '%s' in [agent] (tls_cert, tls_key, tls_ca, tls_server_name)",
+			     key);
+		if (!set_str(dst, value))
+			FAIL(p, "out of memory");
 	} else if (strcmp(key, "state_dir") == 0) {
 		if (!set_str(&c->state_dir, value))
 			FAIL(p, "out of memory");
@@ -317,6 +329,13 @@ static bool finish(struct parse *p)
 		snprintf(p->why, p->whylen, "%s: [agent] %s is required", c->path, missing);
 		return false;
 	}
+	for (size_t i = 0; i < c->n_coordinators; i++) {
+		if (ql_tls_files_check(&c->tls, QL_TLS_AGENT, c->coordinators[i], why,
+		                       sizeof why) != QL_OK) {
+			snprintf(p->why, p->whylen, "%s: [agent] coordinator %s", c->path, why);
+			return false;
+		}
+	}
 	for (size_t i = 0; i < c->n_signers; i++) {
 		if (!c->signers[i].have_key) {
 			snprintf(p->why, p->whylen, "%s: [signer %s] has no key or key_file",
@@ -386,6 +405,7 @@ void qa_config_free(struct qa_config *cfg)
 	for (size_t i = 0; i < cfg->n_coordinators; i++)
 		free(cfg->coordinators[i]);
 	free(cfg->key_path);
+	ql_tls_files_fini(&cfg->tls);
 	free(cfg->state_dir);
 	for (size_t i = 0; cfg->signers && i < cfg->n_signers; i++) {
 		free(cfg->signers[i].name);

@@ -25,6 +25,7 @@
 #include "keys.h"
 #include "ql.h"
 #include "selector.h"
+#include "tls.h"
 
 #define QA_MAX_COORDINATORS 8
 #define QA_MAX_SIGNERS 64
@@ -55,6 +56,7 @@ struct qa_config {
 	char *coordinators[QA_MAX_COORDINATORS];
 	size_t n_coordinators;
 	char *key_path;
+	struct ql_tls_files tls; /* tls_cert, tls_key, tls_ca, tls_server_name */
 	char *state_dir;
 	int64_t clock_skew;
 	struct qa_signer *signers;

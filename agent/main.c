@@ -14,6 +14,7 @@
 #include "daemon.h"
 #include "keys.h"
 #include "log.h"
+#include "tls.h"
 
 #ifdef __GLIBC__
 #include <malloc.h>
@@ -79,6 +80,11 @@ static int make_key(const char *path)
 	return 0;
 }
 
+static bool alive(void *arg)
+{
+	return qa_agent_alive(arg);
+}
+
 int main(int argc, char **argv)
 {
 	tune_memory();
@@ -133,6 +139,8 @@ int main(int argc, char **argv)
 		ql_error("refusing to start: %s", why);
 		return 1;
 	}
+	for (size_t i = 0; !keygen && i < cfg->n_coordinators; i++)
+		ql_url_warn_plain(cfg->coordinators[i], "coordinator");
 	if (keygen) {
 		int rc = make_key(cfg->key_path);
 		qa_config_free(cfg);
@@ -142,6 +150,14 @@ int main(int argc, char **argv)
 	if (qa_agent_new(cfg, NULL, &agent, why, sizeof why) != QL_OK) {
 		ql_error("refusing to start: %s", why);
 		return 1;
+	}
+	for (size_t i = 0; check && i < cfg->n_coordinators; i++) {
+		if (ql_tls_check(QL_TLS_AGENT, &cfg->tls, cfg->coordinators[i], why, sizeof why) !=
+		    QL_OK) {
+			ql_error("%s: %s", config, why);
+			qa_agent_free(agent);
+			return 1;
+		}
 	}
 	if (check) {
 		printf("%s: ok\n", config);
@@ -153,7 +169,7 @@ int main(int argc, char **argv)
 		qa_agent_free(agent);
 		return 1;
 	}
-	ql_daemon_wait(&set);
+	ql_daemon_wait(&set, alive, agent);
 	qa_agent_free(agent);
 	return 0;
 }

@@ -61,7 +61,7 @@ static void checks_free(struct checks_pb *pb)
 }
 
 nng_msg *qa_msg_hello(const struct qa_config *cfg, const struct ql_secret_key *key,
-                      struct qa_health *health)
+                      const struct ql_tls_proof *proof, struct qa_health *health)
 {
 	Quell__Hello h = QUELL__HELLO__INIT;
 	Quell__Label labels[QL_MAX_LABELS], *lp[QL_MAX_LABELS];
@@ -81,6 +81,12 @@ nng_msg *qa_msg_hello(const struct qa_config *cfg, const struct ql_secret_key *k
 	     h.n_actions++)
 		actions[h.n_actions] = (char *)qa_actions[h.n_actions]->name;
 	h.actions = actions;
+	if (proof && proof->cert_len) {
+		h.cert.data = proof->cert_der;
+		h.cert.len = proof->cert_len;
+		h.cert_sig.data = (uint8_t *)proof->sig;
+		h.cert_sig.len = proof->sig_len;
+	}
 	struct checks_pb pb;
 	nng_msg *msg = NULL;
 	if (checks_fill(health, &pb)) {

@@ -13,9 +13,10 @@
 #include "config.h"
 #include "health.h"
 #include "keys.h"
+#include "tls.h"
 
 nng_msg *qa_msg_hello(const struct qa_config *cfg, const struct ql_secret_key *key,
-                      struct qa_health *health);
+                      const struct ql_tls_proof *proof, struct qa_health *health);
 nng_msg *qa_msg_heartbeat(const struct qa_config *cfg, const struct ql_secret_key *key,
                           uint64_t seq, struct qa_health *health);
 

@@ -179,7 +179,8 @@ sim_stages() {
 bench_sim_fanout() {
 	local n=$1 runs=$2 storm=$3 coord rss0 rss c0 c1 hz i f verb t0 t1
 	say "bench: fan-out to $n simulated agents ($runs runs per verb)"
-	bench_fleet 0
+	# Plain tcp://: the simulated agents have no certificates.
+	QUELL_FLEET_PLAIN=1 bench_fleet 0
 	coord=$(recorded_pid "$FLEET" coordinator) || die "the coordinator did not stay up"
 	rss0=$(proc_kb "$coord" VmRSS)
 	sim_start "$n"

@@ -12,12 +12,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "audit.h"
 #include "codec.h"
 #include "coord.h"
 #include "envelope.h"
+#include "history.h"
 #include "log.h"
 #include "mitigations.h"
 #include "store.h"
+#include "tls.h"
 #include "transport.h"
 
 #define HELLO_SKEW 300     /* seconds a hello's clock may be off before we warn */
@@ -196,7 +199,28 @@ static void copy_checks(struct qc_agent *a, Quell__CheckState *const *cs, size_t
 	a->n_checks = n;
 }
 
-static void on_hello(struct qc *c, struct qc_rctx *rc, const struct ql_opened *o)
+/*
+ * Over TLS, a hello must prove that the holder of a fleet certificate for
+ * its hostname vouches for its signing key (tls.h). Without the lock: the
+ * check costs a chain verification and an ECDSA verification. An empty
+ * refusal means the hello may go on (or is not a hello, or TLS is off).
+ */
+static void check_hello_cert(struct qc *c, const struct ql_opened *o, char *refusal, size_t len)
+{
+	Quell__Hello *h = NULL;
+	refusal[0] = '\0';
+	if (c->tls_ca == NULL || o->kind != QUELL__KIND__KIND_HELLO ||
+	    ql_hello_decode(o->body, o->body_len, &h) != QL_OK)
+		return; /* a malformed hello is refused as such */
+	char why[256];
+	if (ql_tls_ca_check(c->tls_ca, h->cert.data, h->cert.len, h->cert_sig.data, h->cert_sig.len,
+	                    o->signer, h->hostname, why, sizeof why) != QL_OK)
+		snprintf(refusal, len, "certificate refused: %s", why);
+	quell__hello__free_unpacked(h, NULL);
+}
+
+static void on_hello(struct qc *c, struct qc_rctx *rc, const struct ql_opened *o,
+                     const char *refusal)
 {
 	Quell__Hello *h = NULL;
 	char key[9];
@@ -204,6 +228,14 @@ static void on_hello(struct qc *c, struct qc_rctx *rc, const struct ql_opened *o
 	if (ql_hello_decode(o->body, o->body_len, &h) != QL_OK) {
 		ql_warn("malformed hello from key %s", key);
 		reply_type(rc, QUELL__AGENT_REPLY__TYPE__TYPE_REFUSED, "malformed hello");
+		return;
+	}
+	if (c->tls_ca && refusal[0] == '\0' && !ql_pipe_tls_verified(rc->pipe))
+		refusal = "certificate refused: the connection has no verified client certificate";
+	if (refusal[0]) {
+		ql_warn("refused hello from key %s for host %s: %s", key, h->hostname, refusal);
+		reply_type(rc, QUELL__AGENT_REPLY__TYPE__TYPE_REFUSED, refusal);
+		quell__hello__free_unpacked(h, NULL);
 		return;
 	}
 	int64_t now = ql_now();
@@ -359,6 +391,7 @@ static void on_result(struct qc *c, struct qc_rctx *rc, const struct ql_opened *
 struct opened_msg {
 	enum ql_err err;
 	struct ql_opened o;
+	char refusal[320]; /* check_hello_cert() */
 };
 
 static enum ql_err open_agent_msg(nng_msg *msg, struct ql_opened *o)
@@ -375,10 +408,9 @@ static enum ql_err open_agent_msg(nng_msg *msg, struct ql_opened *o)
 /* Without the coordinator's lock: the signature check, the costly part. */
 void *qc_agents_pre_request(void *arg, nng_msg *msg)
 {
-	(void)arg;
 	struct opened_msg *m = calloc(1, sizeof *m);
-	if (m)
-		m->err = open_agent_msg(msg, &m->o);
+	if (m && (m->err = open_agent_msg(msg, &m->o)) == QL_OK)
+		check_hello_cert(arg, &m->o, m->refusal, sizeof m->refusal);
 	return m;
 }
 
@@ -397,13 +429,15 @@ void qc_agents_on_request(void *arg, struct qc_rctx *rc, nng_msg *msg)
 	const uint8_t *buf = nng_msg_body(msg);
 	size_t len = nng_msg_len(msg);
 	struct opened_msg *m = rc->pre;
+	char refusal[sizeof m->refusal];
 	enum ql_err err;
 	if (m) {
 		err = m->err;
 		o = m->o; /* ownership moves here */
+		memcpy(refusal, m->refusal, sizeof refusal);
 		free(m);
-	} else {
-		err = open_agent_msg(msg, &o); /* pre_request ran out of memory */
+	} else if ((err = open_agent_msg(msg, &o)) == QL_OK) { /* pre_request ran out of memory */
+		check_hello_cert(c, &o, refusal, sizeof refusal);
 	}
 	if (err != QL_OK) {
 		ql_warn("rejected agent message: %s", ql_strerror(err));
@@ -413,7 +447,7 @@ void qc_agents_on_request(void *arg, struct qc_rctx *rc, nng_msg *msg)
 	}
 	switch (o.kind) {
 	case QUELL__KIND__KIND_HELLO:
-		on_hello(c, rc, &o);
+		on_hello(c, rc, &o, refusal);
 		break;
 	case QUELL__KIND__KIND_HEARTBEAT:
 		on_heartbeat(c, rc, &o);
@@ -454,6 +488,90 @@ void qc_agents_pipe_gone(struct qc *c, uint32_t pipe_id)
 	}
 }
 
+static void agent_free(struct qc_agent *a)
+{
+	free(a->hostname);
+	ql_labels_free(a->labels, a->n_labels);
+	qc_agent_checks_free(a);
+	free(a);
+}
+
+/*
+ * Forgetting frees the agent, so nothing may still point at it: a host of a
+ * job that is not answered yet would, so that is refused (the job ends by
+ * its deadline at the latest); answered hosts of jobs still in memory let go
+ * of it (their reports use the copied hostname).
+ */
+void qc_agents_forget(struct qc *c, struct qc_rctx *rc, const char *operator_name,
+                      const struct Quell__ForgetAgent *f)
+{
+	struct qc_agent *a = find_by_name(c, f->hostname);
+	char msg[512];
+	if (a == NULL) {
+		snprintf(msg, sizeof msg, "no agent named %s in the inventory", f->hostname);
+		qc_control_fail(rc, "not-found", msg);
+		return;
+	}
+	if (a->connected) {
+		snprintf(msg, sizeof msg,
+		         "agent %s is connected with its pinned key; stop it (or revoke its "
+		         "certificate) before re-enrolling the host",
+		         a->hostname);
+		qc_control_fail(rc, "busy", msg);
+		return;
+	}
+	for (struct qc_job *j = c->jobs; j; j = j->hh.next) {
+		for (size_t i = 0; i < j->n_hosts; i++) {
+			if (j->hosts[i].agent == a && !QC_HOST_FINAL(j->hosts[i].status)) {
+				char id[2 * QL_JOB_ID_LEN + 1];
+				ql_hex(j->id, QL_JOB_ID_LEN, id);
+				snprintf(msg, sizeof msg,
+				         "job %s still waits for %s (it ends by its deadline); try "
+				         "again then",
+				         id, a->hostname);
+				qc_control_fail(rc, "busy", msg);
+				return;
+			}
+		}
+	}
+	if (qc_store_agent_forget(c->store, a->pk) != QL_OK) {
+		qc_control_fail(rc, "store", "could not update the inventory; nothing was changed");
+		return;
+	}
+	for (struct qc_job *j = c->jobs; j; j = j->hh.next)
+		for (size_t i = 0; i < j->n_hosts; i++)
+			if (j->hosts[i].agent == a)
+				j->hosts[i].agent = NULL;
+	char key[QL_PUBKEY_B64_LEN], text[768];
+	ql_pubkey_format(a->pk, key);
+	snprintf(text, sizeof text,
+	         "agent key %s of %s forgotten: the next hello re-enrols the host%s%s", key,
+	         a->hostname, f->reason[0] ? "; reason: " : "", f->reason);
+	struct qc_audit_rec rec = {.kind = "agent-forgotten",
+	                           .host = a->hostname,
+	                           .actor = operator_name,
+	                           .text = text};
+	if (qc_audit_append(c->store, &rec) != QL_OK)
+		ql_warn("could not write the audit record: %s", text);
+	ql_info("%s (by %s)", text, operator_name);
+
+	Quell__ControlReply r = QUELL__CONTROL_REPLY__INIT;
+	Quell__AgentInfo info = QUELL__AGENT_INFO__INIT, *ptr = &info;
+	info.hostname = a->hostname;
+	info.version = a->version;
+	info.last_seen = a->last_seen;
+	info.pubkey.data = a->pk;
+	info.pubkey.len = QL_PUBKEY_LEN;
+	r.ok = true;
+	r.agents = &ptr;
+	r.n_agents = 1;
+	qc_control_send(rc, &r);
+
+	HASH_DELETE(hh_pk, c->agents_by_pk, a);
+	HASH_DELETE(hh_name, c->agents_by_name, a);
+	agent_free(a);
+}
+
 static void add_loaded(void *arg, struct qc_agent *a)
 {
 	struct qc *c = arg;
@@ -478,9 +596,6 @@ void qc_agents_free(struct qc *c)
 	HASH_CLEAR(hh_name, c->agents_by_name);
 	HASH_ITER (hh_pk, c->agents_by_pk, a, tmp) {
 		HASH_DELETE(hh_pk, c->agents_by_pk, a);
-		free(a->hostname);
-		ql_labels_free(a->labels, a->n_labels);
-		qc_agent_checks_free(a);
-		free(a);
+		agent_free(a);
 	}
 }

@@ -66,6 +66,15 @@ static int handler(void *user, const char *section, const char *key, const char 
 			c->state_dir = strdup(value);
 			return c->state_dir != NULL;
 		}
+		char **tls = strcmp(key, "tls_cert") == 0  ? &c->tls.cert
+		             : strcmp(key, "tls_key") == 0 ? &c->tls.key
+		             : strcmp(key, "tls_ca") == 0  ? &c->tls.ca
+		                                           : NULL;
+		if (tls) {
+			free(*tls);
+			*tls = strdup(value);
+			return *tls != NULL;
+		}
 		if (strcmp(key, "hold_seconds") == 0) {
 			char *end;
 			long v = strtol(value, &end, 10);
@@ -134,6 +143,13 @@ struct qc_config *qc_config_load(const char *path, char *why, size_t whylen)
 		goto fail;
 	}
 	char msg[512];
+	if (ql_tls_files_check(&cfg->tls, QL_TLS_AGENTS, cfg->agent_listen, msg, sizeof msg) !=
+	            QL_OK ||
+	    ql_tls_files_check(&cfg->tls, QL_TLS_CONTROL, cfg->control_listen, msg, sizeof msg) !=
+	            QL_OK) {
+		snprintf(why, whylen, "%s: [coordinator] %s", path, msg);
+		goto fail;
+	}
 	if (!qc_rules_config_check(cfg->automation, msg, sizeof msg)) {
 		snprintf(why, whylen, "%s: %s", path, msg);
 		goto fail;
@@ -166,6 +182,7 @@ void qc_config_free(struct qc_config *cfg)
 	free(cfg->agent_listen);
 	free(cfg->control_listen);
 	free(cfg->state_dir);
+	ql_tls_files_fini(&cfg->tls);
 	for (size_t i = 0; i < cfg->n_operators; i++)
 		free(cfg->operators[i].name);
 	qc_rules_config_free(cfg->automation);

@@ -1,7 +1,8 @@
 /*
  * config.h: the coordinator's INI config.
  *
- *   [coordinator]     agent_listen, control_listen, state_dir, hold_seconds
+ *   [coordinator]     agent_listen, control_listen, state_dir, hold_seconds,
+ *                     tls_cert, tls_key, tls_ca (for tls+tcp:// URLs, tls.h)
  *   [operator NAME]   key (base64) or key_file: an operator allowed to
  *                     submit commands and read state
  *   [automation], [rule NAME]   health-triggered automation (rules.h)
@@ -16,6 +17,7 @@
 #include <stdint.h>
 
 #include "keys.h"
+#include "tls.h"
 
 struct qc_automation_config;
 
@@ -46,7 +48,8 @@ struct qc_config {
 	char *agent_listen;
 	char *control_listen;
 	char *state_dir;
-	int64_t hold_ms; /* how long an idle agent poll is held */
+	struct ql_tls_files tls; /* tls_cert, tls_key, tls_ca */
+	int64_t hold_ms;         /* how long an idle agent poll is held */
 	struct qc_operator operators[QC_MAX_OPERATORS];
 	size_t n_operators;
 	struct qc_automation_config *automation; /* NULL: no automation */

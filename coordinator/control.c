@@ -10,6 +10,7 @@
  *   agents  -> the inventory, optionally filtered by a selector
  *   jobs    -> the most recent jobs, running or done (history.c)
  *   timeline, audit verify -> read the audit log (timeline.c)
+ *   forget  -> drop a host's pinned agent key (agents.c)
  *
  * watch answers for any job the coordinator ever ran: from memory while
  * it runs and for 30 minutes after, then from the store (history.c).
@@ -337,6 +338,9 @@ void qc_control_on_request(void *arg, struct qc_rctx *rc, nng_msg *msg)
 		break;
 	case QUELL__CONTROL_REQUEST__REQ_AUTOMATION:
 		qc_rules_control(c, rc, op->name, req->automation);
+		break;
+	case QUELL__CONTROL_REQUEST__REQ_FORGET:
+		qc_agents_forget(c, rc, op->name, req->forget);
 		break;
 	default: /* a request this coordinator does not serve (yet) */
 		send_error(rc, "unsupported", "this coordinator does not serve this request");

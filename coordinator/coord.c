@@ -27,6 +27,7 @@
 #include "transport.h"
 
 #define TICK_MS 100
+#define ALIVE_MS 10000 /* no tick for this long: the lock is stuck (qc_alive) */
 #define AGENT_RECEIVERS 64
 #define AGENT_MAX_CTX 262144
 #define CTL_RECEIVERS 8
@@ -74,6 +75,7 @@ static void tick_cb(void *arg)
 			qc_agents_pipe_gone(c, gone[i]);
 	} while (n == 256);
 	int64_t now = qc_now_ms();
+	atomic_store(&c->ticked_ms, now);
 	qc_pool_expire(&c->agent_pool, now);
 	qc_pool_expire(&c->ctl_pool, now);
 	qc_jobs_tick(c, now);
@@ -82,23 +84,26 @@ static void tick_cb(void *arg)
 	nng_sleep_aio(TICK_MS, c->tick);
 }
 
-static enum ql_err listen_on(nng_socket *s, bool *open, const char *url, char *why, size_t whylen,
-                             const char *what)
+static enum ql_err listen_on(nng_socket *s, bool *open, const char *url,
+                             const struct ql_tls_files *tls, enum ql_tls_role role, char *why,
+                             size_t whylen, const char *what)
 {
+	char how[512];
 	int rv = nng_rep0_open(s);
 	if (rv == 0) {
 		*open = true;
 		if (ql_socket_limit(*s, QL_MAX_MSG) != QL_OK)
 			rv = NNG_EINVAL;
 	}
-	if (rv == 0)
-		rv = nng_listen(*s, url, NULL, 0);
 	if (rv != 0) {
 		snprintf(why, whylen, "cannot listen for %s on %s: %s", what, url,
 		         nng_strerror(rv));
 		return QL_ERR_TRANSPORT;
 	}
-	return QL_OK;
+	enum ql_err err = ql_tls_listen(*s, url, role, tls, how, sizeof how);
+	if (err != QL_OK)
+		snprintf(why, whylen, "cannot listen for %s: %s", what, how);
+	return err;
 }
 
 enum ql_err qc_start(struct qc_config *cfg, struct qc **out, char *why, size_t whylen)
@@ -147,11 +152,16 @@ enum ql_err qc_start(struct qc_config *cfg, struct qc **out, char *why, size_t w
 	}
 	if ((err = qc_rules_start(c, why, whylen)) != QL_OK)
 		goto fail;
-	err = listen_on(&c->agent_sock, &c->agent_open, cfg->agent_listen, why, whylen, "agents");
+	if (ql_url_tls(cfg->agent_listen) &&
+	    (err = ql_tls_ca_load(cfg->tls.ca, &c->tls_ca, why, whylen)) != QL_OK)
+		goto fail;
+	err = listen_on(&c->agent_sock, &c->agent_open, cfg->agent_listen, &cfg->tls, QL_TLS_AGENTS,
+	                why, whylen, "agents");
 	if (err != QL_OK)
 		goto fail;
 	nng_pipe_notify(c->agent_sock, NNG_PIPE_EV_REM_POST, pipe_cb, c);
-	err = listen_on(&c->ctl_sock, &c->ctl_open, cfg->control_listen, why, whylen, "the CLI");
+	err = listen_on(&c->ctl_sock, &c->ctl_open, cfg->control_listen, &cfg->tls, QL_TLS_CONTROL,
+	                why, whylen, "the CLI");
 	if (err != QL_OK)
 		goto fail;
 	ql_info("coordinator listening: agents on %s, CLI on %s; %u known agents, %zu operators",
@@ -166,6 +176,7 @@ enum ql_err qc_start(struct qc_config *cfg, struct qc **out, char *why, size_t w
 		snprintf(why, whylen, "cannot set up sockets: out of memory");
 		goto fail;
 	}
+	atomic_store(&c->ticked_ms, qc_now_ms());
 	nng_sleep_aio(TICK_MS, c->tick);
 	/* Last: an accepted alert may reach the rules, which submit jobs. */
 	err = qc_webhook_start(c, &c->webhook, why, whylen);
@@ -176,6 +187,11 @@ enum ql_err qc_start(struct qc_config *cfg, struct qc **out, char *why, size_t w
 fail:
 	qc_stop(c);
 	return err;
+}
+
+bool qc_alive(struct qc *c)
+{
+	return qc_now_ms() - atomic_load(&c->ticked_ms) < ALIVE_MS;
 }
 
 void qc_stop(struct qc *c)
@@ -198,6 +214,7 @@ void qc_stop(struct qc *c)
 		nng_close(c->ctl_sock);
 	qc_pool_fini(&c->agent_pool);
 	qc_pool_fini(&c->ctl_pool);
+	ql_tls_ca_free(c->tls_ca);
 	if (c->tick)
 		nng_aio_free(c->tick);
 	qc_rules_free(c);

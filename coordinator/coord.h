@@ -11,6 +11,7 @@
 
 #include <nng/nng.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <uthash.h>
@@ -130,8 +131,12 @@ struct qc {
 	bool agent_open, ctl_open;
 	struct qc_pool agent_pool, ctl_pool;
 	struct qc_agent *agents_by_pk, *agents_by_name;
+	/* Over tls+tcp://: the fleet CA every hello's certificate must chain to
+	 * (tls.h); NULL on plain tcp://, where hellos carry no proof. */
+	struct ql_tls_ca *tls_ca;
 	struct qc_job *jobs;
 	nng_aio *tick;
+	atomic_llong ticked_ms; /* the tick's last run: qc_alive() */
 	bool stopping;
 	/* Automation (rules.c): set when the config has rules; may be NULL. */
 	struct qc_rules *rules;
@@ -159,6 +164,11 @@ void qc_agent_next(struct qc *c, struct qc_agent *a, struct qc_rctx *rc);
 QL_NODISCARD enum ql_err qc_agents_load(struct qc *c);
 void qc_agent_checks_free(struct qc_agent *a);
 void qc_agents_free(struct qc *c);
+struct Quell__ForgetAgent;
+/* `quell agents forget`: drop a host's pinned key (refused while it is
+ * connected or has unanswered job hosts); audited. Replies on rc. */
+void qc_agents_forget(struct qc *c, struct qc_rctx *rc, const char *operator_name,
+                      const struct Quell__ForgetAgent *f);
 
 /* jobs.c */
 struct qc_job *qc_job_find(struct qc *c, const uint8_t id[QL_JOB_ID_LEN]);
@@ -184,5 +194,7 @@ void qc_control_job_changed(struct qc *c, struct qc_job *job);
 /* coord.c */
 QL_NODISCARD enum ql_err qc_start(struct qc_config *cfg, struct qc **out, char *why, size_t whylen);
 void qc_stop(struct qc *c);
+/* Is the coordinator's tick (which takes its lock) still running? For the watchdog. */
+bool qc_alive(struct qc *c);
 
 #endif

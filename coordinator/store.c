@@ -141,6 +141,20 @@ out:
 	return err;
 }
 
+enum ql_err qc_store_agent_forget(struct qc_store *st, const uint8_t pk[QL_PUBKEY_LEN])
+{
+	sqlite3_stmt *q = NULL;
+	enum ql_err err = QL_OK;
+	if (sqlite3_prepare_v2(st->db, "DELETE FROM agents WHERE pubkey = ?", -1, &q, NULL) !=
+	    SQLITE_OK)
+		return db_fail(st, "prepare agent forget");
+	sqlite3_bind_blob(q, 1, pk, QL_PUBKEY_LEN, SQLITE_STATIC);
+	if (sqlite3_step(q) != SQLITE_DONE)
+		err = db_fail(st, "forget agent");
+	sqlite3_finalize(q);
+	return err;
+}
+
 enum ql_err qc_store_agents_load(struct qc_store *st, void (*fn)(void *arg, struct qc_agent *a),
                                  void *arg)
 {

@@ -14,6 +14,7 @@
 #include "keys.h"
 #include "ql_limits.h"
 #include "selector.h"
+#include "tls.h"
 
 bool ql_ident_ok(const char *s, size_t max)
 {
@@ -184,7 +185,8 @@ enum ql_err ql_hello_decode(const uint8_t *buf, size_t len, Quell__Hello **out)
 	Quell__Hello *h = *out;
 	bool ok = ql_hostname_ok(h->hostname) && labels_ok(h->labels, h->n_labels) &&
 	          ql_text_ok(h->version, QL_MAX_VERSION) && time_ok(h->time) &&
-	          h->n_actions <= QL_MAX_ACTIONS && checks_ok(h->checks, h->n_checks);
+	          h->n_actions <= QL_MAX_ACTIONS && checks_ok(h->checks, h->n_checks) &&
+	          h->cert.len <= QL_MAX_CERT_DER && h->cert_sig.len <= QL_MAX_CERT_SIG;
 	for (size_t i = 0; ok && i < h->n_actions; i++)
 		ok = ql_ident_ok(h->actions[i], QL_MAX_ACTION);
 	if (!ok) {
@@ -360,6 +362,10 @@ enum ql_err ql_control_decode(const uint8_t *buf, size_t len, Quell__ControlRequ
 		     c->timeline->limit >= 1 && c->timeline->limit <= QL_MAX_TIMELINE_PAGE;
 		break;
 	case QUELL__CONTROL_REQUEST__REQ_AUDIT_VERIFY:
+		break;
+	case QUELL__CONTROL_REQUEST__REQ_FORGET:
+		ok = ok && ql_hostname_ok(c->forget->hostname) &&
+		     ql_text_ok(c->forget->reason, QL_MAX_REASON);
 		break;
 	case QUELL__CONTROL_REQUEST__REQ_AUTOMATION:
 		ok = ok &&

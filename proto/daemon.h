@@ -18,11 +18,16 @@
  */
 QL_NODISCARD enum ql_err ql_daemon_init(const char *program, bool verbose, sigset_t *set);
 /*
- * Wait for one of the signals in set; log and return it. From then on a
- * shutdown that takes longer than QL_SHUTDOWN_LIMIT seconds ends the process
- * (see ql_shutdown_guard).
+ * Tell systemd the daemon is ready, then wait for one of the signals in set;
+ * log and return it. Under a systemd watchdog (WatchdogSec=), alive(arg) is
+ * asked every half interval and a keep-alive sent only when it says the
+ * daemon's own loop is making progress, so a deadlock gets it restarted.
+ * From the signal on, a shutdown that takes longer than QL_SHUTDOWN_LIMIT
+ * seconds ends the process (see ql_shutdown_guard).
  */
-int ql_daemon_wait(const sigset_t *set);
+int ql_daemon_wait(const sigset_t *set, bool (*alive)(void *arg), void *arg);
+/* Send one sd_notify(3) state ("READY=1", "STATUS=..."); nothing outside systemd. */
+void ql_notify(const char *state);
 
 #define QL_SHUTDOWN_LIMIT 10
 

@@ -1,9 +1,8 @@
 /*
  * transport.c: URL policy and socket limits (see transport.h).
- *
- * Mutual TLS (tls+tcp://) is the production transport and arrives with the
- * certificate tooling; until a config can name certificates, accepting such a
- * URL would silently run without them, so it is refused with a clear reason.
+ * tls+tcp:// is the production transport (tls.c sets it up from the
+ * config's certificate files); tcp:// works where a config says so, with a
+ * warning at every start; ipc:// is for local sockets.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,15 +22,11 @@ enum ql_err ql_url_check(const char *url, char *why, size_t whylen)
 		snprintf(why, whylen, "URL longer than 512 characters");
 		return QL_ERR_CONFIG;
 	}
-	if (strncmp(url, "tcp://", 6) == 0 || strncmp(url, "ipc://", 6) == 0)
+	if (strncmp(url, "tcp://", 6) == 0 || strncmp(url, "ipc://", 6) == 0 ||
+	    strncmp(url, "tls+tcp://", 10) == 0)
 		return QL_OK;
-	if (strncmp(url, "tls+tcp://", 10) == 0) {
-		snprintf(why, whylen,
-		         "tls+tcp:// needs certificate settings, which this version does not "
-		         "support yet; use tcp:// on a trusted network or loopback");
-		return QL_ERR_CONFIG;
-	}
-	snprintf(why, whylen, "unsupported URL scheme in '%s' (use tcp:// or ipc://)", url);
+	snprintf(why, whylen, "unsupported URL scheme in '%s' (use tls+tcp://, tcp:// or ipc://)",
+	         url);
 	return QL_ERR_CONFIG;
 }
 

@@ -13,9 +13,8 @@
 #include "quell.pb-c.h"
 
 /*
- * Check a URL from a config file or flag. tcp:// and ipc:// are accepted
- * (loopback tests and local demos); anything else is QL_ERR_CONFIG with a
- * sentence in why.
+ * Check a URL from a config file or flag. tls+tcp:// (tls.h), tcp:// and
+ * ipc:// are accepted; anything else is QL_ERR_CONFIG with a sentence in why.
  */
 QL_NODISCARD enum ql_err ql_url_check(const char *url, char *why, size_t whylen);
 

@@ -24,11 +24,13 @@
 #include "log.h"
 #include "ql_limits.h"
 #include "selector.h"
+#include "tls.h"
 #include "transport.h"
 
 struct qcli_conn {
 	char *url;
 	char *key_path;
+	struct ql_tls_files tls; /* tls_ca, tls_server_name */
 	struct ql_secret_key *key;
 	nng_socket sock;
 	bool open;
@@ -316,9 +318,11 @@ static int cfg_handler(void *user, const char *section, const char *key, const c
 	struct qcli_conn *c = user;
 	if (strcmp(section, "cli") != 0)
 		return 0;
-	char **dst = strcmp(key, "coordinator") == 0 ? &c->url
-	             : strcmp(key, "key") == 0       ? &c->key_path
-	                                             : NULL;
+	char **dst = strcmp(key, "coordinator") == 0       ? &c->url
+	             : strcmp(key, "key") == 0             ? &c->key_path
+	             : strcmp(key, "tls_ca") == 0          ? &c->tls.ca
+	             : strcmp(key, "tls_server_name") == 0 ? &c->tls.server_name
+	                                                   : NULL;
 	if (dst == NULL)
 		return 0;
 	free(*dst);
@@ -344,7 +348,7 @@ struct qcli_conn *qcli_connect(const char *config, int *exit_code)
 		else
 			fprintf(stderr,
 			        "quell: %s:%d: unknown section or key (expected [cli] "
-			        "coordinator = URL, key = PATH)\n",
+			        "coordinator = URL, key = PATH, tls_ca = PATH, tls_server_name = NAME)\n",
 			        config, rc);
 		goto fail;
 	}
@@ -353,7 +357,8 @@ struct qcli_conn *qcli_connect(const char *config, int *exit_code)
 		        config);
 		goto fail;
 	}
-	if (ql_url_check(c->url, why, sizeof why) != QL_OK) {
+	if (ql_url_check(c->url, why, sizeof why) != QL_OK ||
+	    ql_tls_files_check(&c->tls, QL_TLS_CLI, c->url, why, sizeof why) != QL_OK) {
 		fprintf(stderr, "quell: %s: coordinator: %s\n", config, why);
 		goto fail;
 	}
@@ -369,11 +374,21 @@ struct qcli_conn *qcli_connect(const char *config, int *exit_code)
 		c->open = true;
 		nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, QL_MAX_CONTROL_REPLY);
 		nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
-		rv = nng_dial(c->sock, c->url, NULL, 0);
+		nng_dialer d;
+		if (ql_tls_dialer(c->sock, c->url, QL_TLS_CLI, &c->tls, &d, why, sizeof why) !=
+		    QL_OK) {
+			fprintf(stderr, "quell: %s: %s\n", config, why);
+			goto fail;
+		}
+		rv = nng_dialer_start(d, 0);
 	}
 	if (rv != 0) {
-		fprintf(stderr, "quell: cannot reach the coordinator at %s: %s\n", c->url,
-		        nng_strerror(rv));
+		bool tls = ql_url_tls(c->url) && (rv == NNG_ECRYPTO || rv == NNG_EPEERAUTH);
+		fprintf(stderr, "quell: cannot reach the coordinator at %s: %s%s\n", c->url,
+		        nng_strerror(rv),
+		        tls ? " (its certificate must chain to tls_ca and name tls_server_name, "
+		              "or the URL's host)"
+		            : "");
 		*exit_code = QCLI_EXIT_UNREACHABLE;
 		goto fail;
 	}
@@ -392,6 +407,7 @@ void qcli_close(struct qcli_conn *c)
 	ql_key_free(c->key);
 	free(c->url);
 	free(c->key_path);
+	ql_tls_files_fini(&c->tls);
 	free(c);
 }
 

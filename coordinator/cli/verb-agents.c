@@ -5,6 +5,11 @@
  * health` shows them in detail). The last line is a summary ("12 agents, 11
  * connected") that scripts may rely on. --json always has each agent's
  * checks.
+ *
+ * `quell agents forget HOST [--reason TEXT]` re-enrols a host: the
+ * coordinator drops the agent key pinned to HOST, so the next hello for it
+ * (with a valid certificate) pins a new key, as after a reinstall. Refused
+ * while the old agent is connected or owes a job an answer.
  */
 #include <cjson/cJSON.h>
 #include <getopt.h>
@@ -14,8 +19,59 @@
 #include <time.h>
 
 #include "cli.h"
+#include "codec.h"
+#include "keys.h"
 
-#define AGENTS_USAGE "agents [-t SELECTOR] [--health] [--json]"
+#define AGENTS_USAGE "agents [-t SELECTOR] [--health] [--json] | agents forget HOST [--reason TEXT]"
+#define FORGET_USAGE "agents forget HOST [--reason TEXT] [--json]"
+
+static int forget_exec(int argc, char **argv)
+{
+	bool json;
+	const char *config, *reason = "";
+	const struct qcli_opt own[] = {{"reason", NULL, &reason}, {NULL, NULL, NULL}};
+	int rc = qcli_parse_read(argc, argv, FORGET_USAGE, own, &json, &config);
+	if (rc >= 0)
+		return rc;
+	if (argc - optind != 1)
+		return qcli_usage(FORGET_USAGE);
+	const char *host = argv[optind];
+	if (!ql_hostname_ok(host) || !ql_text_ok(reason, QL_MAX_REASON)) {
+		fprintf(stderr, "quell: %s\n",
+		        !ql_hostname_ok(host) ? "not a valid host name"
+		                              : "--reason: printable text up to 512 bytes");
+		return QCLI_EXIT_USAGE;
+	}
+	Quell__ForgetAgent f = QUELL__FORGET_AGENT__INIT;
+	f.hostname = (char *)host;
+	f.reason = (char *)reason;
+	struct qcli_conn *c = qcli_connect(config, &rc);
+	if (c == NULL)
+		return rc;
+	Quell__ControlRequest req;
+	quell__control_request__init(&req);
+	req.req_case = QUELL__CONTROL_REQUEST__REQ_FORGET;
+	req.forget = &f;
+	Quell__ControlReply *r = qcli_call(c, &req, 0, &rc);
+	qcli_close(c);
+	if (r == NULL)
+		return rc;
+	char key[QL_PUBKEY_B64_LEN] = "?";
+	if (r->n_agents == 1 && r->agents[0]->pubkey.len == QL_PUBKEY_LEN)
+		ql_pubkey_format(r->agents[0]->pubkey.data, key);
+	if (json) {
+		cJSON *root = cJSON_CreateObject();
+		cJSON_AddStringToObject(root, "forgotten", host);
+		cJSON_AddStringToObject(root, "old_key", key);
+		qcli_print_json(root);
+	} else {
+		printf("forgot %s (agent key %s): the next agent to say hello as %s with a valid "
+		       "certificate is pinned\n",
+		       host, key, host);
+	}
+	quell__control_reply__free_unpacked(r, NULL);
+	return QCLI_EXIT_OK;
+}
 
 static void labels_text(const Quell__AgentInfo *a, char *buf, size_t len)
 {
@@ -62,6 +118,8 @@ static int agents_exec(int argc, char **argv)
 {
 	const char *target = "all", *config = NULL;
 	bool json = false, health = false;
+	if (argc >= 2 && strcmp(argv[1], "forget") == 0)
+		return forget_exec(argc - 1, argv + 1);
 	const struct qcli_opt own[] = {
 		{"target", NULL, &target}, {"health", &health, NULL}, {NULL, NULL, NULL}};
 	int rc = qcli_parse_read(argc, argv, AGENTS_USAGE, own, &json, &config);
@@ -105,6 +163,6 @@ static int agents_exec(int argc, char **argv)
 const struct qcli_verb qcli_verb_agents = {
 	.name = "agents",
 	.usage = AGENTS_USAGE,
-	.summary = "list known agents, connected or not",
+	.summary = "list known agents, connected or not; forget one to re-enrol its host",
 	.exec = agents_exec,
 };

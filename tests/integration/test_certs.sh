@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# certs/quell-certs makes what mutual TLS needs (the daemons use it once
-# issue [7] wires TLS in): a fleet CA; coordinator and agent certificates,
+# certs/quell-certs makes what mutual TLS needs (test_mtls uses it with
+# the daemons): a fleet CA; coordinator and agent certificates,
 # ECDSA P-256, naming their host in CN and subjectAltName, for server or
 # client use, chaining to the CA and not to another CA; secret keys 0600,
 # never overwritten; a new agent's bundle with its config.
@@ -39,6 +39,7 @@ end=$(date -d "$(openssl x509 -in "$dir/ca/web-1.crt" -noout -enddate | cut -d= 
 expect_exit 0 cat "$dir/web-2/agent.conf"
 assert_contains "hostname = web-2"
 assert_contains "coordinator = tls+tcp://coord-1:7400"
+assert_contains "tls_cert = /etc/quell/tls/agent.crt"
 
 # Another CA's certificate does not chain to this one.
 expect_exit 0 "$Q" ca "$dir/other"

@@ -7,7 +7,8 @@
 . "$(dirname "$0")/lib.sh"
 N=500
 WEB=$(((N + 2) / 3)) # role=web is agent 1, 4, 7, ...
-fleet_up 0
+# Plain tcp://: the simulated agents have no certificates (dev: QUELL_FLEET_PLAIN).
+QUELL_FLEET_PLAIN=1 fleet_up 0
 AGENT_URL=$(sed -n 's|^agent_listen = ||p' "$FLEET/coordinator.conf")
 SIM="$FLEET/sim"
 "$BIN/quell-sim" -d "$SIM" -n "$N" -c "$AGENT_URL" -s "$FLEET/operator.key.pub" \

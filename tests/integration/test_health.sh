@@ -63,7 +63,7 @@ on_exit stop_nginx
 start_nginx
 
 # Something else that listens on loopback: the coordinator's agent port.
-CPORT=$(sed -n 's|^agent_listen = tcp://127.0.0.1:||p' "$FLEET/coordinator.conf")
+CPORT=$(sed -n 's|^agent_listen = .*://127.0.0.1:||p' "$FLEET/coordinator.conf")
 [[ -n "$CPORT" ]] || fail "no agent_listen port in $FLEET/coordinator.conf"
 
 # Runs 1 and 2 pass (it settles passing), then it fails and passes in turn.
