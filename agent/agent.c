@@ -662,6 +662,7 @@ bool qa_agent_alive(struct qa_agent *a)
 enum ql_err qa_agent_start(struct qa_agent *a, char *why, size_t whylen)
 {
 	qa_config_clean_temps(a->cfg);
+	qa_config_warn_readonly(a->cfg);
 	/* What a crash left unsettled, before any command can be admitted (an
 	 * interrupted job's answer carries the settled mitigation). */
 	qa_life_recover(&a->env);

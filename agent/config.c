@@ -441,6 +441,34 @@ const struct qa_signer *qa_config_signer(const struct qa_config *cfg,
 	return NULL;
 }
 
+/*
+ * Under systemd's ProtectSystem=strict, a handle's directory that is not in
+ * the unit's ReadWritePaths is read-only for the agent, and every action on
+ * it would fail: say so at start, not in the middle of an incident.
+ */
+void qa_config_warn_readonly(const struct qa_config *cfg)
+{
+	for (size_t i = 0; i < cfg->n_handles; i++) {
+		const struct qa_handle *h = &cfg->handles[i];
+		const char *paths[] = {h->file, h->pause_file, h->link};
+		for (size_t k = 0; k < sizeof paths / sizeof paths[0]; k++) {
+			char dir[4096];
+			if (paths[k] == NULL ||
+			    snprintf(dir, sizeof dir, "%s", paths[k]) >= (int)sizeof dir)
+				continue;
+			char *slash = strrchr(dir, '/');
+			if (slash == NULL)
+				continue;
+			*(slash == dir ? slash + 1 : slash) = '\0';
+			if (access(dir, W_OK) != 0 && errno == EROFS)
+				ql_warn("handle %s: %s is read-only for this agent, so its actions will "
+				        "fail; under systemd add ReadWritePaths=%s (systemctl edit "
+				        "quell-agent)",
+				        h->name, dir, dir);
+		}
+	}
+}
+
 /* Temporary files a crash left next to the files the handles change. */
 void qa_config_clean_temps(const struct qa_config *cfg)
 {

@@ -74,6 +74,8 @@ struct qa_config {
 struct qa_config *qa_config_load(const char *path, char *why, size_t whylen);
 void qa_config_free(struct qa_config *cfg);
 
+/* Warn about handle directories the agent cannot write (a read-only mount). */
+void qa_config_warn_readonly(const struct qa_config *cfg);
 /* Remove the temporary files a crash left next to the files the handles change. */
 void qa_config_clean_temps(const struct qa_config *cfg);
 

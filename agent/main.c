@@ -160,6 +160,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (check) {
+		qa_config_warn_readonly(cfg);
 		printf("%s: ok\n", config);
 		qa_agent_free(agent);
 		return 0;
