@@ -4,6 +4,8 @@
 # - a certificate names its host exactly: host-001's does not enrol
 #   "HOST-001" (mbedTLS alone folds case), a "*.fleet" certificate enrols no
 #   host, and one without an extended key usage is not for client use;
+# - an agent with a certificate sends its proof only over TLS: a hello seen
+#   on a plain tcp:// link could be replayed over TLS by another host;
 # - a key pinned over plain tcp:// before TLS was turned on (that never
 #   proved a certificate) cannot report results over TLS without a hello
 #   whose certificate is checked, which it cannot make.
@@ -99,4 +101,22 @@ wait "$ping" || true
 OUT=$(cat "$R/ping.out")
 assert_not_contains "forged by quell-rogue"
 assert_contains "legacy-9"
+# An agent with tls_cert whose coordinator URL is plain: its hello, which
+# anyone on the path can record, carries no certificate proof.
+PLAIN=$(free_port)
+rogue record --listen "tcp://127.0.0.1:$PLAIN" --count 1 --out "$R/cap" &
+rec=$!
+wait_until 10 port_listening "$PLAIN"
+mkdir -p "$R/state"
+sed -e "s|^coordinator = .*|coordinator = tcp://127.0.0.1:$PLAIN|" \
+	-e "s|^state_dir = .*|state_dir = $R/state|" \
+	"$FLEET/hosts/host-001/agent.conf" >"$R/plain-agent.conf"
+"$BIN/quell-agent" -c "$R/plain-agent.conf" </dev/null >"$R/plain-agent.log" 2>&1 &
+agent=$!
+echo "plain-agent $agent" >>"$FLEET/pids"
+wait "$rec" || fail "no hello recorded: $(cat "$R/plain-agent.log")"
+kill "$agent" 2>/dev/null || true
+wait "$agent" 2>/dev/null || true
+[[ -s "$R/cap.1" ]] || fail "empty hello"
+grep -qa "quell fleet CA" "$R/cap.1" && fail "the hello on a plain link carries the certificate"
 pass
