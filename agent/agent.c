@@ -174,9 +174,13 @@ fail:
 	return err;
 }
 
-static nng_msg *make_hello(struct qa_agent *a)
+/* The certificate proof only where TLS hides it: seen on a plain tcp://
+ * link, a hello carrying it could be replayed over TLS by any holder of a
+ * fleet certificate. */
+static nng_msg *make_hello(struct link *l)
 {
-	return qa_msg_hello(a->cfg, a->key, &a->proof, a->health);
+	struct qa_agent *a = l->agent;
+	return qa_msg_hello(a->cfg, a->key, ql_url_tls(l->url) ? &a->proof : NULL, a->health);
 }
 
 static nng_msg *make_heartbeat(struct link *l)
@@ -470,7 +474,7 @@ static void handle_reply(struct slot *sl, nng_msg *reply)
 		l->ready = false;
 		slot_requeue(sl);
 		if (sl->poller)
-			slot_send(sl, make_hello(l->agent));
+			slot_send(sl, make_hello(l));
 		else
 			slot_done(sl);
 		break;
@@ -543,7 +547,7 @@ static void slot_cb(void *arg)
 			l->ready = false;
 			slot_requeue(sl);
 			if (sl->poller)
-				slot_send(sl, make_hello(a));
+				slot_send(sl, make_hello(l));
 			else
 				slot_done(sl);
 			break;
@@ -568,7 +572,7 @@ static void slot_cb(void *arg)
 		handle_reply(sl, nng_aio_get_msg(sl->aio));
 		break;
 	case SLOT_WAIT:
-		slot_send(sl, make_hello(a));
+		slot_send(sl, make_hello(l));
 		break;
 	case SLOT_HOLD: /* no operation of the slot's aio is pending: hold_cb ends it */
 	case SLOT_FREE:
@@ -640,7 +644,7 @@ static enum ql_err link_open(struct link *l, char *why, size_t whylen)
 		goto fail;
 	}
 	pthread_mutex_lock(&l->agent->lock);
-	slot_send(&l->slots[0], make_hello(l->agent));
+	slot_send(&l->slots[0], make_hello(l));
 	pthread_mutex_unlock(&l->agent->lock);
 	return QL_OK;
 fail:

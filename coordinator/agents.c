@@ -209,9 +209,14 @@ static void check_hello_cert(struct qc *c, const struct ql_opened *o, char *refu
 {
 	Quell__Hello *h = NULL;
 	refusal[0] = '\0';
-	if (c->tls_ca == NULL || o->kind != QUELL__KIND__KIND_HELLO ||
-	    ql_hello_decode(o->body, o->body_len, &h) != QL_OK)
-		return; /* a malformed hello is refused as such */
+	if (c->tls_ca == NULL || o->kind != QUELL__KIND__KIND_HELLO)
+		return;
+	if (ql_hello_decode(o->body, o->body_len, &h) != QL_OK) {
+		/* Malformed, or out of memory now: on_hello decodes again, and that
+		 * may succeed, so the hello must not go on unchecked. */
+		snprintf(refusal, len, "certificate refused: the hello could not be read");
+		return;
+	}
 	char why[256];
 	if (ql_tls_ca_check(c->tls_ca, h->cert.data, h->cert.len, h->cert_sig.data, h->cert_sig.len,
 	                    o->signer, h->hostname, why, sizeof why) != QL_OK)
@@ -350,7 +355,11 @@ static void on_result(struct qc *c, struct qc_rctx *rc, const struct ql_opened *
 {
 	Quell__Result *r = NULL;
 	struct qc_agent *a = qc_agent_find(c, o->signer);
-	if (a == NULL) {
+	/* Over TLS, only after a hello whose certificate was checked on this very
+	 * connection: else a key pinned over plain tcp:// (or whose certificate
+	 * expired) would report with any fleet certificate. The agent keeps what
+	 * it sends until it is answered, so it sends it again after its hello. */
+	if (a == NULL || (c->tls_ca && !on_known_pipe(a, rc))) {
 		reply_type(rc, QUELL__AGENT_REPLY__TYPE__TYPE_HELLO_REQUIRED, NULL);
 		return;
 	}

@@ -418,6 +418,48 @@ void ql_tls_ca_free(struct ql_tls_ca *ca)
 	free(ca);
 }
 
+static bool buf_is(const mbedtls_x509_buf *b, const char *s, size_t len)
+{
+	return b->len == len && memcmp(b->p, s, len) == 0;
+}
+
+/*
+ * Does crt name hostname, byte for byte? Its DNS subjectAltNames if it has
+ * any, else its CN (the order mbedTLS uses), but no wildcards and no case
+ * folding: the coordinator pins hostnames as exact strings, so a certificate
+ * for "web-1" must not also enrol "WEB-1", nor one for "*.example" any host.
+ */
+static bool names_host(const mbedtls_x509_crt *crt, const char *hostname)
+{
+	size_t len = strlen(hostname);
+	if (crt->ext_types & MBEDTLS_X509_EXT_SUBJECT_ALT_NAME) {
+		for (const mbedtls_x509_sequence *s = &crt->subject_alt_names; s; s = s->next)
+			if (s->buf.p &&
+			    s->buf.tag ==
+			            (MBEDTLS_ASN1_CONTEXT_SPECIFIC | MBEDTLS_X509_SAN_DNS_NAME) &&
+			    buf_is(&s->buf, hostname, len))
+				return true;
+		return false;
+	}
+	for (const mbedtls_x509_name *n = &crt->subject; n; n = n->next)
+		if (n->oid.p && MBEDTLS_OID_CMP(MBEDTLS_OID_AT_CN, &n->oid) == 0 &&
+		    buf_is(&n->val, hostname, len))
+			return true;
+	return false;
+}
+
+/* An extended key usage that names clientAuth (none at all, or only
+ * anyExtendedKeyUsage, is not enough: the fleet's certificates say it). */
+static bool client_eku(const mbedtls_x509_crt *crt)
+{
+	if (!(crt->ext_types & MBEDTLS_X509_EXT_EXTENDED_KEY_USAGE))
+		return false;
+	for (const mbedtls_x509_sequence *s = &crt->ext_key_usage; s; s = s->next)
+		if (s->buf.p && MBEDTLS_OID_CMP(MBEDTLS_OID_CLIENT_AUTH, &s->buf) == 0)
+			return true;
+	return false;
+}
+
 enum ql_err ql_tls_ca_check(struct ql_tls_ca *ca, const uint8_t *cert, size_t cert_len,
                             const uint8_t *sig, size_t sig_len, const uint8_t pk[QL_PUBKEY_LEN],
                             const char *hostname, char *why, size_t whylen)
@@ -441,25 +483,24 @@ enum ql_err ql_tls_ca_check(struct ql_tls_ca *ca, const uint8_t *cert, size_t ce
 		snprintf(why, whylen, "unreadable client certificate");
 		goto out;
 	}
+	/* The name is checked below, exactly: mbedTLS would match it without
+	 * regard to case and against wildcards ("*.example"). */
 	pthread_mutex_lock(&ca->lock);
-	int rv = mbedtls_x509_crt_verify(&crt, &ca->chain, NULL, hostname, &flags, NULL, NULL);
+	int rv = mbedtls_x509_crt_verify(&crt, &ca->chain, NULL, NULL, &flags, NULL, NULL);
 	pthread_mutex_unlock(&ca->lock);
 	if (rv != 0) {
-		if (flags == MBEDTLS_X509_BADCERT_CN_MISMATCH) {
-			snprintf(why, whylen, "the client certificate is not for host %s",
-			         hostname);
-		} else {
-			char info[256];
-			if (mbedtls_x509_crt_verify_info(info, sizeof info, "", flags) <= 0)
-				snprintf(info, sizeof info, "does not verify");
-			info[strcspn(info, "\n")] = '\0';
-			snprintf(why, whylen, "the client certificate for %s: %s", hostname, info);
-		}
+		char info[256];
+		if (mbedtls_x509_crt_verify_info(info, sizeof info, "", flags) <= 0)
+			snprintf(info, sizeof info, "does not verify");
+		info[strcspn(info, "\n")] = '\0';
+		snprintf(why, whylen, "the client certificate for %s: %s", hostname, info);
 		goto out;
 	}
-	if (mbedtls_x509_crt_check_extended_key_usage(&crt, MBEDTLS_OID_CLIENT_AUTH,
-	                                              MBEDTLS_OID_SIZE(MBEDTLS_OID_CLIENT_AUTH)) !=
-	            0 ||
+	if (!names_host(&crt, hostname)) {
+		snprintf(why, whylen, "the client certificate is not for host %s", hostname);
+		goto out;
+	}
+	if (!client_eku(&crt) ||
 	    mbedtls_x509_crt_check_key_usage(&crt, MBEDTLS_X509_KU_DIGITAL_SIGNATURE) != 0) {
 		snprintf(why, whylen, "the certificate for %s is not for client use", hostname);
 		goto out;

@@ -105,8 +105,9 @@ QL_NODISCARD enum ql_err ql_tls_ca_from_pem(const char *pem, const char *name,
 void ql_tls_ca_free(struct ql_tls_ca *ca);
 /*
  * UNTRUSTED cert/sig from a hello. QL_OK only if cert chains to the CA, is
- * valid now, is for client use, names hostname (CN or DNS subjectAltName),
- * and its key signed the binding of pk to hostname. Otherwise
+ * valid now, has an extended key usage naming clientAuth, names hostname
+ * exactly (a DNS subjectAltName, or the CN when it has none; no wildcards,
+ * no case folding), and its key signed the binding of pk to hostname. Otherwise
  * QL_ERR_BAD_SIGNATURE with the reason in why.
  */
 QL_NODISCARD enum ql_err ql_tls_ca_check(struct ql_tls_ca *ca, const uint8_t *cert, size_t cert_len,
