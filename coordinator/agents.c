@@ -224,6 +224,34 @@ static void check_hello_cert(struct qc *c, const struct ql_opened *o, char *refu
 	quell__hello__free_unpacked(h, NULL);
 }
 
+/*
+ * A key an operator forgot (`quell agents forget`) is never pinned again:
+ * the old agent, or whoever has its key, cannot take the host back. Refused
+ * too when the store cannot say (the answer would otherwise be a guess).
+ */
+static bool key_usable(struct qc *c, struct qc_rctx *rc, const uint8_t pk[QL_PUBKEY_LEN],
+                       const char *key)
+{
+	char was[QL_MAX_HOSTNAME + 1] = "";
+	bool forgotten = false;
+	if (qc_store_key_forgotten(c->store, pk, was, sizeof was, &forgotten) != QL_OK) {
+		reply_type(rc, QUELL__AGENT_REPLY__TYPE__TYPE_REFUSED,
+		           "the coordinator cannot read its inventory; try again");
+		return false;
+	}
+	if (forgotten) {
+		ql_warn("refused hello from key %s: an operator forgot it (re-enrolment of %s)",
+		        key, was);
+		reply_type(
+			rc, QUELL__AGENT_REPLY__TYPE__TYPE_REFUSED,
+			"this agent key was forgotten by an operator (quell agents forget) and is "
+			"never accepted again; give the agent a new key (move the old key and "
+			".pub away, quell-agent --keygen)");
+		return false;
+	}
+	return true;
+}
+
 static void on_hello(struct qc *c, struct qc_rctx *rc, const struct ql_opened *o,
                      const char *refusal)
 {
@@ -251,6 +279,10 @@ static void on_hello(struct qc *c, struct qc_rctx *rc, const struct ql_opened *o
 
 	struct qc_agent *a = qc_agent_find(c, o->signer);
 	struct qc_agent *named = find_by_name(c, h->hostname);
+	if (a == NULL && !key_usable(c, rc, o->signer, key)) {
+		quell__hello__free_unpacked(h, NULL);
+		return;
+	}
 	if (named && named != a) {
 		ql_warn("refused hello: host %s is pinned to another agent key (this one is %s)",
 		        h->hostname, key);
@@ -523,8 +555,8 @@ void qc_agents_forget(struct qc *c, struct qc_rctx *rc, const char *operator_nam
 	}
 	if (a->connected) {
 		snprintf(msg, sizeof msg,
-		         "agent %s is connected with its pinned key; stop it (or revoke its "
-		         "certificate) before re-enrolling the host",
+		         "agent %s is connected with its pinned key; stop it before re-enrolling "
+		         "the host (a forgotten key is never accepted again)",
 		         a->hostname);
 		qc_control_fail(rc, "busy", msg);
 		return;
@@ -543,7 +575,7 @@ void qc_agents_forget(struct qc *c, struct qc_rctx *rc, const char *operator_nam
 			}
 		}
 	}
-	if (qc_store_agent_forget(c->store, a->pk) != QL_OK) {
+	if (qc_store_agent_forget(c->store, a->pk, a->hostname, operator_name) != QL_OK) {
 		qc_control_fail(rc, "store", "could not update the inventory; nothing was changed");
 		return;
 	}

@@ -22,6 +22,9 @@ struct qc_store {
 /* clang-format off */
 static const char schema[] =
 	"PRAGMA synchronous=NORMAL;"
+	"CREATE TABLE IF NOT EXISTS forgotten_keys ("
+	"  pubkey BLOB PRIMARY KEY, hostname TEXT NOT NULL, operator TEXT NOT NULL,"
+	"  at INTEGER NOT NULL);"
 	"CREATE TABLE IF NOT EXISTS agents ("
 	"  pubkey BLOB PRIMARY KEY, hostname TEXT UNIQUE NOT NULL, labels TEXT NOT NULL,"
 	"  version TEXT NOT NULL, first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL);"
@@ -141,18 +144,58 @@ out:
 	return err;
 }
 
-enum ql_err qc_store_agent_forget(struct qc_store *st, const uint8_t pk[QL_PUBKEY_LEN])
+/* One statement in its own transaction with the others: all or nothing. */
+static bool forget_step(struct qc_store *st, const char *sql, const uint8_t *pk,
+                        const char *hostname, const char *operator_name)
 {
 	sqlite3_stmt *q = NULL;
-	enum ql_err err = QL_OK;
-	if (sqlite3_prepare_v2(st->db, "DELETE FROM agents WHERE pubkey = ?", -1, &q, NULL) !=
-	    SQLITE_OK)
-		return db_fail(st, "prepare agent forget");
+	if (sqlite3_prepare_v2(st->db, sql, -1, &q, NULL) != SQLITE_OK)
+		return false;
 	sqlite3_bind_blob(q, 1, pk, QL_PUBKEY_LEN, SQLITE_STATIC);
-	if (sqlite3_step(q) != SQLITE_DONE)
-		err = db_fail(st, "forget agent");
+	if (hostname) {
+		sqlite3_bind_text(q, 2, hostname, -1, SQLITE_STATIC);
+		sqlite3_bind_text(q, 3, operator_name, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(q, 4, ql_now());
+	}
+	bool ok = sqlite3_step(q) == SQLITE_DONE;
 	sqlite3_finalize(q);
-	return err;
+	return ok;
+}
+
+enum ql_err qc_store_agent_forget(struct qc_store *st, const uint8_t pk[QL_PUBKEY_LEN],
+                                  const char *hostname, const char *operator_name)
+{
+	bool ok = sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK;
+	ok = ok && forget_step(st, "DELETE FROM agents WHERE pubkey = ?", pk, NULL, NULL) &&
+	     forget_step(st,
+	                 "INSERT OR REPLACE INTO forgotten_keys (pubkey, hostname, operator, at)"
+	                 " VALUES (?, ?, ?, ?)",
+	                 pk, hostname, operator_name) &&
+	     sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK;
+	if (!ok) {
+		enum ql_err err = db_fail(st, "forget agent");
+		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+		return err;
+	}
+	return QL_OK;
+}
+
+enum ql_err qc_store_key_forgotten(struct qc_store *st, const uint8_t pk[QL_PUBKEY_LEN],
+                                   char *hostname, size_t hlen, bool *forgotten)
+{
+	sqlite3_stmt *q = NULL;
+	*forgotten = false;
+	if (sqlite3_prepare_v2(st->db, "SELECT hostname FROM forgotten_keys WHERE pubkey = ?", -1,
+	                       &q, NULL) != SQLITE_OK)
+		return db_fail(st, "prepare forgotten key");
+	sqlite3_bind_blob(q, 1, pk, QL_PUBKEY_LEN, SQLITE_STATIC);
+	int rc = sqlite3_step(q);
+	if (rc == SQLITE_ROW) {
+		*forgotten = true;
+		snprintf(hostname, hlen, "%s", (const char *)sqlite3_column_text(q, 0));
+	}
+	sqlite3_finalize(q);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? QL_OK : db_fail(st, "read forgotten key");
 }
 
 enum ql_err qc_store_agents_load(struct qc_store *st, void (*fn)(void *arg, struct qc_agent *a),

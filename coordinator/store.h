@@ -18,9 +18,14 @@ struct sqlite3 *qc_store_db(struct qc_store *st);
 struct qc_audit *qc_store_audit_log(struct qc_store *st);
 
 QL_NODISCARD enum ql_err qc_store_agent_save(struct qc_store *st, const struct qc_agent *a);
-/* Drop the agent with key pk from the inventory (`quell agents forget`). */
-QL_NODISCARD enum ql_err qc_store_agent_forget(struct qc_store *st,
-                                               const uint8_t pk[QL_PUBKEY_LEN]);
+/* Drop the agent with key pk from the inventory (`quell agents forget`) and
+ * remember the key as forgotten: it is never pinned again. */
+QL_NODISCARD enum ql_err qc_store_agent_forget(struct qc_store *st, const uint8_t pk[QL_PUBKEY_LEN],
+                                               const char *hostname, const char *operator_name);
+/* Was pk forgotten? Then *forgotten, and the host it was for in hostname. */
+QL_NODISCARD enum ql_err qc_store_key_forgotten(struct qc_store *st,
+                                                const uint8_t pk[QL_PUBKEY_LEN], char *hostname,
+                                                size_t hlen, bool *forgotten);
 /* Calls fn for every stored agent; the agent is the caller's to keep. */
 QL_NODISCARD enum ql_err qc_store_agents_load(struct qc_store *st,
                                               void (*fn)(void *arg, struct qc_agent *a), void *arg);

@@ -136,7 +136,8 @@ assert_contains "is connected with its pinned key"
 "$ROOT/dev" fleet stop-agent "$FLEET" host-002 >/dev/null 2>&1 || fail "could not stop host-002"
 H2=$FLEET/hosts/host-002
 old=$(cat "$H2/agent.key.pub")
-rm "$H2/agent.key" "$H2/agent.key.pub"
+mv "$H2/agent.key" "$FLEET/intruder/old.key"
+mv "$H2/agent.key.pub" "$FLEET/intruder/old.key.pub"
 expect_exit 0 "$BIN/quell-agent" --keygen -c "$H2/agent.conf"
 [[ "$(cat "$H2/agent.key.pub")" != "$old" ]] || fail "--keygen made no new key"
 expect_exit 0 "$BIN/quell-agent" --keygen -c "$H2/agent.conf"
@@ -154,5 +155,16 @@ assert_contains "forgot host-002 (agent key $old)"
 	fail "host-002 did not come back with its new key: $(tail -n 3 "$H2/agent.log")"
 expect_exit 0 q ping -t host=host-002
 assert_contains "1 ok"
+# The forgotten key is refused for good, certificate or not: whoever has it
+# cannot take the host back.
+"$ROOT/dev" fleet stop-agent "$FLEET" host-002 >/dev/null 2>&1 || fail "could not stop host-002"
+intruder host-002 "$FLEET/tls/host-002.crt" "$FLEET/tls/host-002.key" "$FLEET/tls/ca.crt"
+sed -i "s|^key = .*|key = $FLEET/intruder/old.key|" "$FLEET/intruder/agent.conf"
+run_agent "$FLEET/intruder/forgotten.log"
+wait_until 20 grep -q "forgotten by an operator" "$FLEET/intruder/forgotten.log" ||
+	fail "the forgotten key was not refused: $(cat "$FLEET/intruder/forgotten.log")"
+stop_agent
+"$ROOT/dev" fleet start-agent "$FLEET" host-002 >/dev/null 2>&1 ||
+	fail "host-002 did not come back with its new key"
 expect_exit 0 q audit verify
 pass
