@@ -272,6 +272,19 @@ static void on_hello(struct qc *c, struct qc_rctx *rc, const struct ql_opened *o
 		return;
 	}
 	int64_t now = ql_now();
+	if ((h->time < now - HELLO_SKEW || h->time > now + HELLO_SKEW) && c->tls_ca) {
+		/* Over TLS, a hello is as fresh as its signed time: an old one
+		 * replayed by another certificate holder is refused here. */
+		char why[160];
+		snprintf(why, sizeof why,
+		         "the hello's time is %lld s off the coordinator's clock (at most %d): "
+		         "fix the agent's clock (NTP)",
+		         (long long)(h->time - now), HELLO_SKEW);
+		ql_warn("refused hello from key %s for host %s: %s", key, h->hostname, why);
+		reply_type(rc, QUELL__AGENT_REPLY__TYPE__TYPE_REFUSED, why);
+		quell__hello__free_unpacked(h, NULL);
+		return;
+	}
 	if (h->time < now - HELLO_SKEW || h->time > now + HELLO_SKEW)
 		ql_warn("agent %s clock is off by %lld s; its commands will be rejected as "
 		        "expired or not yet valid",

@@ -6,6 +6,8 @@
 #   host, and one without an extended key usage is not for client use;
 # - an agent with a certificate sends its proof only over TLS: a hello seen
 #   on a plain tcp:// link could be replayed over TLS by another host;
+# - a hello is as fresh as its signed time: one 10 minutes old (a replay)
+#   is refused, even with the right certificate and key;
 # - a key pinned over plain tcp:// before TLS was turned on (that never
 #   proved a certificate) cannot report results over TLS without a hello
 #   whose certificate is checked, which it cannot make.
@@ -33,6 +35,13 @@ mk() {
 	openssl x509 -req -in "$R/$1.csr" -CA "$TLS/ca.crt" -CAkey "$TLS/ca.key" -CAcreateserial \
 		-days 30 -extfile "$R/$1.ext" -out "$R/$1.crt" 2>/dev/null
 }
+
+# An old hello (10 minutes), otherwise perfect: host-001's own proof.
+newkey k-old
+expect_exit 0 rogue hello "${CONN[@]}" --key "$R/k-old" --hostname host-001 --age 600 \
+	--proof-cert "$TLS/host-001.crt" --proof-key "$TLS/host-001.key" "$URL"
+assert_contains "reply refused"
+assert_contains "fix the agent's clock"
 
 # Case: host-001's certificate and key vouch for a new key as "HOST-001".
 newkey k-case

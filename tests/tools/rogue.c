@@ -4,9 +4,10 @@
  * given, and records what a real agent sends:
  *
  *   quell-rogue hello [TLS] --key AGENTKEY --hostname H [--proof-cert C --proof-key K]
- *                     [--save FILE] URL
+ *                     [--save FILE] [--age SECONDS] URL
  *       one hello signed by AGENTKEY for H; with --proof-*, the binding made
- *       with that certificate's key (as ql_tls_prove does). Prints the reply.
+ *       with that certificate's key (as ql_tls_prove does); --age: its time
+ *       that many seconds in the past (an old, replayed hello). Prints the reply.
  *   quell-rogue send [TLS] URL FILE...
  *       send each FILE (a whole envelope, e.g. one recorded) verbatim, in
  *       order, on one connection; prints one reply line per file.
@@ -79,7 +80,7 @@ static void spit(const char *path, const void *buf, size_t len)
 static struct ql_tls_files tls;
 static const char *agent_key, *hostname, *proof_cert, *proof_key, *save, *listen_url, *out_prefix,
 	*job_hex;
-static long count = 1;
+static long count = 1, age;
 
 static int parse(int argc, char **argv)
 {
@@ -97,6 +98,7 @@ static int parse(int argc, char **argv)
 		{"count", required_argument, NULL, 'n'},
 		{"out", required_argument, NULL, 'o'},
 		{"job-id", required_argument, NULL, 'j'},
+		{"age", required_argument, NULL, 'A'},
 		{NULL, 0, NULL, 0},
 	};
 	int ch;
@@ -116,6 +118,9 @@ static int parse(int argc, char **argv)
 			break;
 		case 'k':
 			agent_key = optarg;
+			break;
+		case 'A':
+			age = strtol(optarg, NULL, 10);
 			break;
 		case 'h':
 			hostname = optarg;
@@ -214,7 +219,7 @@ static int do_hello(int argc, char **argv)
 	Quell__Hello h = QUELL__HELLO__INIT;
 	h.hostname = (char *)hostname;
 	h.version = "rogue";
-	h.time = ql_now();
+	h.time = ql_now() - age;
 	h.cert.data = proof.cert_der;
 	h.cert.len = proof.cert_len;
 	h.cert_sig.data = proof.sig;
