@@ -22,6 +22,7 @@
 
 #include "config.h"
 #include "keys.h"
+#include "tls.h"
 
 #define DEFAULT_PATH "/api/v1/alerts"
 #define DEFAULT_MAX_BODY (256u * 1024)
@@ -149,6 +150,15 @@ int qc_config_webhook_key(struct qc_config *c, const char *key, const char *valu
 		return set_max_body(w, value, msg, msglen);
 	if (strcmp(key, "path") == 0)
 		return set_path(w, value, msg, msglen);
+	if (strcmp(key, "tls_cert") == 0 || strcmp(key, "tls_key") == 0) {
+		char **dst = key[4] == 'c' ? &w->tls_cert : &w->tls_key;
+		char *copy = strdup(value);
+		if (copy == NULL)
+			return fail(msg, msglen, "out of memory");
+		free(*dst);
+		*dst = copy;
+		return 1;
+	}
 	if (strcmp(key, "token_file") == 0) {
 		char *copy = strdup(value);
 		if (copy == NULL)
@@ -257,6 +267,17 @@ enum ql_err qc_config_webhook_finish(struct qc_webhook_config *w, char *why, siz
 		snprintf(why, whylen, "libsodium cannot be initialised");
 		return QL_ERR_CRYPTO;
 	}
+	if ((w->tls_cert == NULL) != (w->tls_key == NULL)) {
+		snprintf(why, whylen, "[webhook] tls_cert and tls_key go together (HTTPS)");
+		return QL_ERR_CONFIG;
+	}
+	char pwhy[512];
+	if (w->tls_cert &&
+	    (ql_tls_read_pem(w->tls_cert, false, &w->tls_cert_pem, pwhy, sizeof pwhy) != QL_OK ||
+	     ql_tls_read_pem(w->tls_key, true, &w->tls_key_pem, pwhy, sizeof pwhy) != QL_OK)) {
+		snprintf(why, whylen, "[webhook] %s", pwhy);
+		return QL_ERR_CONFIG;
+	}
 	return load_token(w, why, whylen);
 }
 
@@ -266,6 +287,10 @@ void qc_config_webhook_free(struct qc_webhook_config *w)
 		return;
 	free(w->token_file);
 	free(w->path);
+	free(w->tls_cert);
+	free(w->tls_key);
+	ql_tls_pem_free(w->tls_cert_pem);
+	ql_tls_pem_free(w->tls_key_pem);
 	sodium_memzero(w->token_hash, sizeof w->token_hash);
 	free(w);
 }

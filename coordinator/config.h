@@ -41,6 +41,8 @@ struct qc_webhook_config {
 	uint8_t token_hash[QC_WEBHOOK_HASH_LEN]; /* of the token; the token itself is not kept */
 	size_t max_body;                         /* bytes */
 	char *path;
+	char *tls_cert, *tls_key;         /* PEM files: HTTPS; both or neither */
+	char *tls_cert_pem, *tls_key_pem; /* their contents, read at start */
 };
 
 struct qc_config {

@@ -288,6 +288,11 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	*con_cls = NULL;
 }
 
+static bool loopback(const struct qc_webhook_config *cfg)
+{
+	return cfg->ipv6 ? strcmp(cfg->host, "::1") == 0 : strncmp(cfg->host, "127.", 4) == 0;
+}
+
 enum ql_err qc_webhook_start(struct qc *c, struct qc_webhook **out, char *why, size_t whylen)
 {
 	const struct qc_webhook_config *cfg = c->cfg->webhook;
@@ -314,13 +319,26 @@ enum ql_err qc_webhook_start(struct qc *c, struct qc_webhook **out, char *why, s
 	}
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ERROR_LOG |
 	                 (cfg->ipv6 ? MHD_USE_IPv6 : 0);
+	bool https = cfg->tls_cert_pem != NULL;
+	if (https && MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+		snprintf(why, whylen, "[webhook] tls_cert: this libmicrohttpd has no TLS support");
+		free(w);
+		return QL_ERR_CONFIG;
+	}
+	if (!https && !loopback(cfg))
+		ql_warn("the webhook on %s is plain HTTP off loopback: its bearer token can be read "
+		        "on the way; set tls_cert and tls_key in [webhook]",
+		        cfg->host);
+	/* Without TLS the two HTTPS options are the end of the list. */
 	errno = 0;
-	w->d = MHD_start_daemon(flags, cfg->port, NULL, NULL, on_request, w,
-	                        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, w, MHD_OPTION_SOCK_ADDR, sa,
-	                        MHD_OPTION_CONNECTION_LIMIT, (unsigned)MAX_CONNECTIONS,
-	                        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)TIMEOUT_S,
-	                        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HEADER_MEMORY,
-	                        MHD_OPTION_NOTIFY_COMPLETED, on_completed, w, MHD_OPTION_END);
+	w->d = MHD_start_daemon(flags | (https ? MHD_USE_TLS : 0), cfg->port, NULL, NULL,
+	                        on_request, w, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, w,
+	                        MHD_OPTION_SOCK_ADDR, sa, MHD_OPTION_CONNECTION_LIMIT,
+	                        (unsigned)MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT,
+	                        (unsigned)TIMEOUT_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+	                        (size_t)HEADER_MEMORY, MHD_OPTION_NOTIFY_COMPLETED, on_completed, w,
+	                        https ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, cfg->tls_key_pem,
+	                        MHD_OPTION_HTTPS_MEM_CERT, cfg->tls_cert_pem, MHD_OPTION_END);
 	if (w->d == NULL) {
 		snprintf(why, whylen, "cannot listen for the webhook on %s%s%s:%u: %s",
 		         cfg->ipv6 ? "[" : "", cfg->host, cfg->ipv6 ? "]" : "", cfg->port,
@@ -331,8 +349,9 @@ enum ql_err qc_webhook_start(struct qc *c, struct qc_webhook **out, char *why, s
 		return QL_ERR_TRANSPORT;
 	}
 	w->started = true;
-	ql_info("webhook listening on %s%s%s:%u%s (max_body %zu bytes)", cfg->ipv6 ? "[" : "",
-	        cfg->host, cfg->ipv6 ? "]" : "", cfg->port, cfg->path, cfg->max_body);
+	ql_info("webhook listening on %s%s%s%s:%u%s (max_body %zu bytes)", https ? "https://" : "",
+	        cfg->ipv6 ? "[" : "", cfg->host, cfg->ipv6 ? "]" : "", cfg->port, cfg->path,
+	        cfg->max_body);
 	*out = w;
 	return QL_OK;
 }

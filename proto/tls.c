@@ -123,12 +123,22 @@ out:
 	return err;
 }
 
+enum ql_err ql_tls_read_pem(const char *path, bool secret, char **out, char *why, size_t whylen)
+{
+	return read_pem(path, secret, out, why, whylen);
+}
+
 static void free_pem(char *pem)
 {
 	if (pem) {
 		sodium_memzero(pem, strlen(pem));
 		free(pem);
 	}
+}
+
+void ql_tls_pem_free(char *pem)
+{
+	free_pem(pem);
 }
 
 /* The host part of tls+tcp://HOST:PORT ([v6] unbracketed), into buf. */

@@ -76,6 +76,15 @@ QL_NODISCARD enum ql_err ql_tls_dialer(nng_socket s, const char *url, enum ql_tl
 QL_NODISCARD enum ql_err ql_tls_check(enum ql_tls_role role, const struct ql_tls_files *f,
                                       const char *url, char *why, size_t whylen);
 
+/*
+ * Read a PEM file whole, NUL-terminated, into *out (ql_tls_pem_free it). A
+ * secret one must be a regular file only its owner can read.
+ */
+QL_NODISCARD enum ql_err ql_tls_read_pem(const char *path, bool secret, char **out, char *why,
+                                         size_t whylen);
+/* Wipe and free what ql_tls_read_pem returned (NULL is fine). */
+void ql_tls_pem_free(char *pem);
+
 /* Did this pipe's peer present a certificate that verified? */
 bool ql_pipe_tls_verified(nng_pipe p);
 
