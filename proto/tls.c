@@ -12,6 +12,7 @@
 #include <nng/supplemental/tls/tls.h>
 #include <pthread.h>
 #include <sodium.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -378,11 +379,22 @@ void ql_tls_proof_fini(struct ql_tls_proof *p)
 	memset(p, 0, sizeof *p);
 }
 
-struct ql_tls_ca {
+/*
+ * Verification reads the CA certificates' keys; whether mbedTLS 2.28 does
+ * that without touching them is not documented, so each parsed copy of the
+ * bundle is used by one thread at a time. A few copies let hellos from a
+ * reconnect storm be checked on every core at once.
+ */
+#define CA_COPIES 4
+
+struct ca_copy {
 	mbedtls_x509_crt chain;
-	/* Verification reads the CA certificates' keys; whether mbedTLS 2.28
-	 * does that without touching them is not documented, so one at a time. */
 	pthread_mutex_t lock;
+};
+
+struct ql_tls_ca {
+	struct ca_copy copy[CA_COPIES];
+	atomic_uint next; /* where the next check starts looking for a free copy */
 };
 
 enum ql_err ql_tls_ca_from_pem(const char *pem, const char *name, struct ql_tls_ca **out, char *why,
@@ -394,14 +406,19 @@ enum ql_err ql_tls_ca_from_pem(const char *pem, const char *name, struct ql_tls_
 		snprintf(why, whylen, "out of memory");
 		return QL_ERR_NOMEM;
 	}
-	mbedtls_x509_crt_init(&ca->chain);
-	pthread_mutex_init(&ca->lock, NULL);
+	for (size_t i = 0; i < CA_COPIES; i++) {
+		mbedtls_x509_crt_init(&ca->copy[i].chain);
+		pthread_mutex_init(&ca->copy[i].lock, NULL);
+	}
 	/* Every certificate in the bundle must parse: a half-read CA list would
 	 * refuse agents for a reason nobody could see. */
-	if (mbedtls_x509_crt_parse(&ca->chain, (const uint8_t *)pem, strlen(pem) + 1) != 0) {
-		snprintf(why, whylen, "%s: not a bundle of PEM CA certificates", name);
-		ql_tls_ca_free(ca);
-		return QL_ERR_CONFIG;
+	for (size_t i = 0; i < CA_COPIES; i++) {
+		if (mbedtls_x509_crt_parse(&ca->copy[i].chain, (const uint8_t *)pem,
+		                           strlen(pem) + 1) != 0) {
+			snprintf(why, whylen, "%s: not a bundle of PEM CA certificates", name);
+			ql_tls_ca_free(ca);
+			return QL_ERR_CONFIG;
+		}
 	}
 	*out = ca;
 	return QL_OK;
@@ -419,12 +436,28 @@ enum ql_err ql_tls_ca_load(const char *path, struct ql_tls_ca **out, char *why, 
 	return err;
 }
 
+/* A copy of the bundle no other thread is using (locked; unlock when done). */
+static struct ca_copy *ca_take(struct ql_tls_ca *ca)
+{
+	unsigned start = atomic_fetch_add(&ca->next, 1);
+	for (unsigned i = 0; i < CA_COPIES; i++) {
+		struct ca_copy *cp = &ca->copy[(start + i) % CA_COPIES];
+		if (pthread_mutex_trylock(&cp->lock) == 0)
+			return cp;
+	}
+	struct ca_copy *cp = &ca->copy[start % CA_COPIES];
+	pthread_mutex_lock(&cp->lock);
+	return cp;
+}
+
 void ql_tls_ca_free(struct ql_tls_ca *ca)
 {
 	if (ca == NULL)
 		return;
-	mbedtls_x509_crt_free(&ca->chain);
-	pthread_mutex_destroy(&ca->lock);
+	for (size_t i = 0; i < CA_COPIES; i++) {
+		mbedtls_x509_crt_free(&ca->copy[i].chain);
+		pthread_mutex_destroy(&ca->copy[i].lock);
+	}
 	free(ca);
 }
 
@@ -495,9 +528,9 @@ enum ql_err ql_tls_ca_check(struct ql_tls_ca *ca, const uint8_t *cert, size_t ce
 	}
 	/* The name is checked below, exactly: mbedTLS would match it without
 	 * regard to case and against wildcards ("*.example"). */
-	pthread_mutex_lock(&ca->lock);
-	int rv = mbedtls_x509_crt_verify(&crt, &ca->chain, NULL, NULL, &flags, NULL, NULL);
-	pthread_mutex_unlock(&ca->lock);
+	struct ca_copy *cp = ca_take(ca);
+	int rv = mbedtls_x509_crt_verify(&crt, &cp->chain, NULL, NULL, &flags, NULL, NULL);
+	pthread_mutex_unlock(&cp->lock);
 	if (rv != 0) {
 		char info[256];
 		if (mbedtls_x509_crt_verify_info(info, sizeof info, "", flags) <= 0)
