@@ -332,6 +332,9 @@ static void on_hello(struct qc *c, struct qc_rctx *rc, const struct ql_opened *o
 	}
 	if (copy_labels(a, h) != QL_OK)
 		goto out;
+	/* Over TLS check_hello_cert passed, or it would not be here; a hello over
+	 * plain tcp:// (a rename, say) proved nothing. */
+	a->cert_verified = c->tls_ca != NULL;
 	copy_checks(a, h->checks, h->n_checks);
 	a->checks_seq = 0; /* a hello starts the agent's heartbeat numbers again */
 	snprintf(a->version, sizeof a->version, "%s", h->version);
@@ -639,9 +642,37 @@ static void add_loaded(void *arg, struct qc_agent *a)
 	HASH_ADD_KEYPTR(hh_name, c->agents_by_name, a->hostname, strlen(a->hostname), a);
 }
 
+/*
+ * Over TLS, pins made without a certificate (before TLS was turned on) are
+ * the ones to look at: their next hello must prove a certificate for the
+ * name, and if something else claimed the name then, the real host is
+ * refused until an operator forgets that key.
+ */
+static void warn_uncertified(struct qc *c)
+{
+	char names[512] = "";
+	size_t n = 0, len = 0;
+	struct qc_agent *a, *tmp;
+	HASH_ITER (hh_pk, c->agents_by_pk, a, tmp) {
+		if (a->cert_verified)
+			continue;
+		if (n++ < 8 && len < sizeof names)
+			len += (size_t)snprintf(names + len, sizeof names - len, "%s%s",
+			                        n > 1 ? ", " : "", a->hostname);
+	}
+	if (n)
+		ql_warn("%zu agent%s pinned without a certificate (over plain tcp://): %s%s; each "
+		        "must now prove a fleet certificate for its name; if a host is refused as "
+		        "'pinned to another agent key', check the pin and `quell agents forget` it",
+		        n, n == 1 ? " was" : "s were", names, n > 8 ? ", ..." : "");
+}
+
 enum ql_err qc_agents_load(struct qc *c)
 {
-	return qc_store_agents_load(c->store, add_loaded, c);
+	enum ql_err err = qc_store_agents_load(c->store, add_loaded, c);
+	if (err == QL_OK && ql_url_tls(c->cfg->agent_listen))
+		warn_uncertified(c);
+	return err;
 }
 
 void qc_agents_free(struct qc *c)

@@ -85,6 +85,7 @@ struct qc_agent {
 	size_t n_labels;
 	char version[QL_MAX_VERSION + 1];
 	bool connected;
+	bool cert_verified; /* a hello of this key proved a fleet certificate for its name */
 	uint32_t pipe_id;
 	int64_t first_seen, last_seen; /* unix seconds */
 	struct qc_rctx *parked;        /* its held poll, if any */

@@ -70,6 +70,9 @@ enum ql_err qc_store_open(const char *dir, struct qc_store **out)
 	/* Stores from before job_hosts.seq: add it (an error just means it is there). */
 	sqlite3_exec(st->db, "ALTER TABLE job_hosts ADD COLUMN seq INTEGER NOT NULL DEFAULT 0",
 	             NULL, NULL, NULL);
+	/* And before mutual TLS: which pins a certificate vouched for. */
+	sqlite3_exec(st->db, "ALTER TABLE agents ADD COLUMN cert INTEGER NOT NULL DEFAULT 0", NULL,
+	             NULL, NULL);
 	err = qc_audit_open(st->db, &st->audit);
 	if (err != QL_OK) {
 		qc_store_close(st);
@@ -123,9 +126,10 @@ enum ql_err qc_store_agent_save(struct qc_store *st, const struct qc_agent *a)
 	enum ql_err err = QL_OK;
 	if (sqlite3_prepare_v2(st->db,
 	                       "INSERT INTO agents (pubkey, hostname, labels, version, first_seen,"
-	                       " last_seen) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(pubkey) DO UPDATE"
-	                       " SET hostname=excluded.hostname, labels=excluded.labels,"
-	                       " version=excluded.version, last_seen=excluded.last_seen",
+	                       " last_seen, cert) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(pubkey)"
+	                       " DO UPDATE SET hostname=excluded.hostname, labels=excluded.labels,"
+	                       " version=excluded.version, last_seen=excluded.last_seen,"
+	                       " cert=excluded.cert",
 	                       -1, &q, NULL) != SQLITE_OK) {
 		err = db_fail(st, "prepare agent save");
 		goto out;
@@ -136,6 +140,7 @@ enum ql_err qc_store_agent_save(struct qc_store *st, const struct qc_agent *a)
 	sqlite3_bind_text(q, 4, a->version, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(q, 5, a->first_seen);
 	sqlite3_bind_int64(q, 6, a->last_seen);
+	sqlite3_bind_int(q, 7, a->cert_verified);
 	if (sqlite3_step(q) != SQLITE_DONE)
 		err = db_fail(st, "save agent");
 out:
@@ -203,8 +208,8 @@ enum ql_err qc_store_agents_load(struct qc_store *st, void (*fn)(void *arg, stru
 {
 	sqlite3_stmt *q = NULL;
 	if (sqlite3_prepare_v2(st->db,
-	                       "SELECT pubkey, hostname, labels, version, first_seen, last_seen"
-	                       " FROM agents",
+	                       "SELECT pubkey, hostname, labels, version, first_seen, last_seen,"
+	                       " cert FROM agents",
 	                       -1, &q, NULL) != SQLITE_OK)
 		return db_fail(st, "prepare agents load");
 	int rc;
@@ -226,6 +231,7 @@ enum ql_err qc_store_agents_load(struct qc_store *st, void (*fn)(void *arg, stru
 		snprintf(a->version, sizeof a->version, "%s", sqlite3_column_text(q, 3));
 		a->first_seen = sqlite3_column_int64(q, 4);
 		a->last_seen = sqlite3_column_int64(q, 5);
+		a->cert_verified = sqlite3_column_int(q, 6) != 0;
 		fn(arg, a);
 	}
 	sqlite3_finalize(q);

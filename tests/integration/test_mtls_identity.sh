@@ -8,6 +8,7 @@
 #   on a plain tcp:// link could be replayed over TLS by another host;
 # - a hello is as fresh as its signed time: one 10 minutes old (a replay)
 #   is refused, even with the right certificate and key;
+# - the coordinator names, at start, the pins no certificate vouched for;
 # - a key pinned over plain tcp:// before TLS was turned on (that never
 #   proved a certificate) cannot report results over TLS without a hello
 #   whose certificate is checked, which it cannot make.
@@ -94,6 +95,10 @@ sed -i 's|^agent_listen = tcp://|agent_listen = tls+tcp://|' "$CONF"
 coordinator
 _h1() { q agents 2>/dev/null | grep -q "^host-001 .* connected"; }
 wait_until 30 _h1
+# The restarted coordinator names the pins no certificate vouched for
+# (legacy-9; host-001 proved its certificate before the switch).
+grep "pinned without a certificate" "$FLEET/coordinator.log" | tail -n 1 >"$R/uncert"
+assert_file_contains "$R/uncert" "1 agent was pinned without a certificate (over plain tcp://): legacy-9;"
 # Over TLS its hello is refused (no certificate for legacy-9)...
 expect_exit 0 rogue hello "${CONN[@]}" --key "$R/k-legacy" --hostname legacy-9 "$URL"
 assert_contains "reply refused certificate refused"
