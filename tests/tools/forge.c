@@ -30,28 +30,7 @@
 #include "envelope.h"
 #include "keys.h"
 #include "log.h"
-
-static uint8_t *read_file(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	if (f == NULL) {
-		perror(path);
-		exit(2);
-	}
-	uint8_t *buf = malloc(1 << 20);
-	*len = fread(buf, 1, 1 << 20, f);
-	fclose(f);
-	return buf;
-}
-
-static void write_file(const char *path, const uint8_t *buf, size_t len)
-{
-	FILE *f = fopen(path, "wb");
-	if (f == NULL || fwrite(buf, 1, len, f) != len || fclose(f) != 0) {
-		perror(path);
-		exit(2);
-	}
-}
+#include "toolio.h"
 
 static int do_sign(int argc, char **argv)
 {
@@ -144,7 +123,7 @@ static int do_sign(int argc, char **argv)
 	if (ql_pack(&c.base, &body, &blen) != QL_OK ||
 	    ql_envelope_seal(QUELL__KIND__KIND_COMMAND, sk, body, blen, &env, &elen) != QL_OK)
 		return 1;
-	write_file(out, env, elen);
+	tool_write_file(out, env, elen);
 	char hex[33];
 	ql_hex(job_id, sizeof job_id, hex);
 	printf("%s\n", hex);
@@ -159,11 +138,11 @@ static int do_flip(int argc, char **argv)
 	if (argc != 3)
 		return 2;
 	size_t len;
-	uint8_t *buf = read_file(argv[1], &len);
+	uint8_t *buf = tool_read_file(argv[1], &len);
 	if (len == 0)
 		return 2;
 	buf[len - 1] ^= 0x01;
-	write_file(argv[2], buf, len);
+	tool_write_file(argv[2], buf, len);
 	free(buf);
 	return 0;
 }
@@ -274,7 +253,7 @@ static int do_serve(int argc, char **argv)
 		} else if (next < argc) {
 			awaiting = one_at_a_time;
 			size_t len;
-			uint8_t *cmd = read_file(argv[next++], &len);
+			uint8_t *cmd = tool_read_file(argv[next++], &len);
 			rep = agent_reply(cmd, len);
 			free(cmd);
 		} else {

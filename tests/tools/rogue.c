@@ -37,6 +37,7 @@
 #include "log.h"
 #include "ql.h"
 #include "tls.h"
+#include "toolio.h"
 #include "transport.h"
 
 static const char *type_name(int t)
@@ -52,28 +53,6 @@ static const char *type_name(int t)
 		return "refused";
 	default:
 		return "?";
-	}
-}
-
-static uint8_t *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	if (f == NULL) {
-		perror(path);
-		exit(2);
-	}
-	uint8_t *buf = malloc(1 << 20);
-	*len = fread(buf, 1, 1 << 20, f);
-	fclose(f);
-	return buf;
-}
-
-static void spit(const char *path, const void *buf, size_t len)
-{
-	FILE *f = fopen(path, "wb");
-	if (f == NULL || fwrite(buf, 1, len, f) != len || fclose(f) != 0) {
-		perror(path);
-		exit(2);
 	}
 }
 
@@ -231,7 +210,7 @@ static int do_hello(int argc, char **argv)
 	if (ql_envelope_seal(QUELL__KIND__KIND_HELLO, key, body, blen, &env, &env_len) != QL_OK)
 		return 2;
 	if (save)
-		spit(save, env, env_len);
+		tool_write_file(save, env, env_len);
 	nng_socket s = dial(argv[i]);
 	int rc = exchange(s, env, env_len);
 	nng_close(s);
@@ -287,7 +266,7 @@ static int do_send(int argc, char **argv)
 	int rc = 0;
 	for (int k = i + 1; k < argc && rc == 0; k++) {
 		size_t len;
-		uint8_t *buf = slurp(argv[k], &len);
+		uint8_t *buf = tool_read_file(argv[k], &len);
 		rc = exchange(s, buf, len);
 		free(buf);
 	}
@@ -311,7 +290,7 @@ static int do_record(int argc, char **argv)
 			return 1;
 		char path[1024];
 		snprintf(path, sizeof path, "%s.%ld", out_prefix, n);
-		spit(path, nng_msg_body(m), nng_msg_len(m));
+		tool_write_file(path, nng_msg_body(m), nng_msg_len(m));
 		nng_msg_free(m);
 		Quell__AgentReply r = QUELL__AGENT_REPLY__INIT;
 		r.type = QUELL__AGENT_REPLY__TYPE__TYPE_IDLE;
