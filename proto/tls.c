@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -159,6 +160,41 @@ static bool url_host(const char *url, char *buf, size_t len)
 	return true;
 }
 
+/*
+ * Our own certificate: refused once expired (the peer would refuse it at
+ * every handshake, silently), warned about in its last EXPIRY_WARN_DAYS
+ * (at every start: a renewal is due).
+ */
+#define EXPIRY_WARN_DAYS 30
+static enum ql_err check_expiry(const char *pem, const char *path, char *why, size_t whylen)
+{
+	mbedtls_x509_crt crt;
+	mbedtls_x509_crt_init(&crt);
+	enum ql_err err = QL_OK;
+	if (mbedtls_x509_crt_parse(&crt, (const uint8_t *)pem, strlen(pem) + 1) == 0) {
+		const mbedtls_x509_time *t = &crt.valid_to;
+		struct tm tm = {.tm_year = t->year - 1900,
+		                .tm_mon = t->mon - 1,
+		                .tm_mday = t->day,
+		                .tm_hour = t->hour,
+		                .tm_min = t->min,
+		                .tm_sec = t->sec};
+		time_t end = timegm(&tm), now = time(NULL);
+		if (end <= now) {
+			snprintf(why, whylen,
+			         "%s: the certificate expired on %04d-%02d-%02d; renew it", path,
+			         t->year, t->mon, t->day);
+			err = QL_ERR_EXPIRED;
+		} else if (end - now < (time_t)EXPIRY_WARN_DAYS * 86400) {
+			ql_warn("%s: the certificate expires on %04d-%02d-%02d, in %lld day(s); renew "
+			        "it (quell-certs issue) and restart",
+			        path, t->year, t->mon, t->day, (long long)((end - now) / 86400));
+		}
+	}
+	mbedtls_x509_crt_free(&crt);
+	return err;
+}
+
 static enum ql_err make_config(enum ql_tls_role role, const struct ql_tls_files *f, const char *url,
                                nng_tls_config **out, char *why, size_t whylen)
 {
@@ -185,6 +221,9 @@ static enum ql_err make_config(enum ql_tls_role role, const struct ql_tls_files 
 		         f->cert, f->key);
 		goto out;
 	}
+	if (own && (err = check_expiry(cert, f->cert, why, whylen)) != QL_OK)
+		goto out;
+	err = QL_ERR_CONFIG;
 	if (verify && nng_tls_config_ca_chain(cfg, ca, NULL) != 0) {
 		snprintf(why, whylen, "%s: no PEM CA certificate in it", f->ca);
 		goto out;

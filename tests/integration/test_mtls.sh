@@ -37,6 +37,27 @@ expect_exit 1 "$BIN/quell-agent" --check -c "$A1"
 assert_contains "readable by its owner only"
 chmod 600 "$FLEET/tls/host-001.key"
 
+# Its own certificate's dates: refused once expired, warned about in its
+# last 30 days (quell-certs for the short one, openssl ca for a past one).
+"$Q" issue "$FLEET/tls" agent soon-1 --days 5 2>/dev/null
+sed -e "s|^tls_cert = .*|tls_cert = $FLEET/tls/soon-1.crt|" \
+	-e "s|^tls_key = .*|tls_key = $FLEET/tls/soon-1.key|" "$A1" >"$FLEET/soon.conf"
+expect_exit 0 "$BIN/quell-agent" --check -c "$FLEET/soon.conf"
+assert_contains "soon-1.crt: the certificate expires on"
+assert_contains "day(s); renew it (quell-certs issue) and restart"
+mkdir -p "$FLEET/old" && touch "$FLEET/old/index.txt" && echo 01 >"$FLEET/old/serial"
+printf '[ca]\ndefault_ca = d\n[d]\ndatabase = %s/old/index.txt\nnew_certs_dir = %s/old\nserial = %s/old/serial\ndefault_md = sha256\npolicy = p\n[p]\ncommonName = supplied\n' \
+	"$FLEET" "$FLEET" "$FLEET" >"$FLEET/old/ca.cnf"
+printf 'keyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\nsubjectAltName=DNS:host-001\n' >"$FLEET/old/ext"
+openssl req -new -key "$FLEET/tls/host-001.key" -subj /CN=host-001 -out "$FLEET/old/req.csr"
+openssl ca -batch -config "$FLEET/old/ca.cnf" -cert "$FLEET/tls/ca.crt" -keyfile "$FLEET/tls/ca.key" \
+	-in "$FLEET/old/req.csr" -out "$FLEET/old/host-001.crt" -startdate 20200101000000Z \
+	-enddate 20200102000000Z -extfile "$FLEET/old/ext" -notext >/dev/null 2>&1 ||
+	fail "openssl ca could not make an expired certificate"
+sed "s|^tls_cert = .*|tls_cert = $FLEET/old/host-001.crt|" "$A1" >"$FLEET/old.conf"
+expect_exit 1 "$BIN/quell-agent" --check -c "$FLEET/old.conf"
+assert_contains "the certificate expired on 2020-01-02; renew it"
+
 # openssl as the client, at the TLS layer: no certificate and another CA's are
 # refused in the handshake; the fleet's own goes through.
 "$Q" ca "$FLEET/other" 2>/dev/null
