@@ -143,8 +143,10 @@ sim_start() {
 	[[ -d /dev/shm && -w /dev/shm ]] && simdir=/dev/shm/$(basename "$FLEET")
 	SIMDIR=$simdir
 	t0=$(now_us)
-	"$QUELL_BIN/quell-sim" -d "$simdir" -n "$n" -c "tcp://127.0.0.1:$AGENT_PORT" \
-		-s "$FLEET/operator.key.pub" </dev/null >"$FLEET/sim.log" 2>&1 &
+	# Mutual TLS, as a real fleet: a certificate per simulated agent from the fleet's CA.
+	"$QUELL_BIN/quell-sim" -d "$simdir" -n "$n" -c "tls+tcp://127.0.0.1:$AGENT_PORT" \
+		-s "$FLEET/operator.key.pub" -T "$FLEET/tls" -N "$COORD_CERT_NAME" \
+		</dev/null >"$FLEET/sim.log" 2>&1 &
 	SIM_PID=$!
 	echo "sim $SIM_PID" >>"$FLEET/pids"
 	sim_up() { alive "$SIM_PID" || return 0; all_connected "$n"; }
@@ -179,8 +181,7 @@ sim_stages() {
 bench_sim_fanout() {
 	local n=$1 runs=$2 storm=$3 coord rss0 rss c0 c1 hz i f verb t0 t1
 	say "bench: fan-out to $n simulated agents ($runs runs per verb)"
-	# Plain tcp://: the simulated agents have no certificates.
-	QUELL_FLEET_PLAIN=1 bench_fleet 0
+	bench_fleet 0
 	coord=$(recorded_pid "$FLEET" coordinator) || die "the coordinator did not stay up"
 	rss0=$(proc_kb "$coord" VmRSS)
 	sim_start "$n"

@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
 # The fleet simulator (tests/sim) runs 500 real agents in one process
-# against a real coordinator: every one connects, answers a ping, and a
-# maintenance job reaches exactly the selected third of them, writing (and
-# then removing) each one's own file. Its stage timestamps account for every
+# against a real coordinator, over mutual TLS: every one connects, answers
+# a ping, and a maintenance job reaches exactly the selected third of them,
+# writing (and then removing) each one's own file. Its stage timestamps account for every
 # result, and it stops cleanly on TERM (no sanitizer report).
 . "$(dirname "$0")/lib.sh"
 N=500
 WEB=$(((N + 2) / 3)) # role=web is agent 1, 4, 7, ...
-# Plain tcp://: the simulated agents have no certificates (dev: QUELL_FLEET_PLAIN).
-QUELL_FLEET_PLAIN=1 fleet_up 0
+fleet_up 0
 AGENT_URL=$(sed -n 's|^agent_listen = ||p' "$FLEET/coordinator.conf")
+[[ "$AGENT_URL" == tls+tcp://* ]] || fail "the fleet is not on TLS: $AGENT_URL"
 SIM="$FLEET/sim"
+# Mutual TLS like a real fleet: each simulated agent gets a certificate for
+# its name from the fleet's CA.
 "$BIN/quell-sim" -d "$SIM" -n "$N" -c "$AGENT_URL" -s "$FLEET/operator.key.pub" \
+	-T "$FLEET/tls" -N "$(sed -n 's|^tls_server_name = ||p' "$QUELL_CONFIG")" \
 	</dev/null >"$FLEET/sim.log" 2>&1 &
 sim=$!
 echo "sim $sim" >>"$FLEET/pids" # the fleet's teardown stops it if the test fails

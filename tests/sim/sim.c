@@ -6,7 +6,12 @@
  * threads) instead of one thread each. Their handles act on files in the
  * simulator's directory, so what is measured is quell, not the actions.
  *
- *   quell-sim -d DIR -n AGENTS -c URL -s SIGNER.pub [-t THREADS] [-v]
+ *   quell-sim -d DIR -n AGENTS -c URL -s SIGNER.pub [-T CADIR -N NAME] [-t THREADS] [-v]
+ *
+ * With a tls+tcp:// URL, -T names the fleet CA's directory (ca.crt and
+ * ca.key, as certs/quell-certs makes them): each agent gets a certificate
+ * for its name from it (simcert.c), and checks the coordinator's against
+ * ca.crt and NAME, like a real agent.
  *
  * Agent i (1-based) is sim-NNNNN with labels role=web|worker|cache (cycling),
  * shard=i%10 and sim=1, and two handles: `site` (maintenance, writes
@@ -40,6 +45,7 @@
 #include "envelope.h"
 #include "keys.h"
 #include "log.h"
+#include "simcert.h"
 
 #define SIM_MAX_AGENTS 50000
 #define N_EVENTS 4
@@ -89,11 +95,15 @@ static int write_file(const char *path, const char *text)
 
 static const char *const roles[] = {"web", "worker", "cache"};
 
-/* DIR/hosts/NAME/{agent.conf, flags.json}; returns the config path in conf. */
+/* Over TLS: the CA certificates are made from, and the coordinator's name. */
+static struct sim_ca *sim_ca;
+static const char *tls_dir, *server_name;
+
+/* DIR/hosts/NAME/{agent.conf, flags.json[, agent.crt, agent.key]}; the config path in conf. */
 static int write_host(const char *dir, int i, const char *url, const char *signer_b64, char *conf,
                       size_t conflen)
 {
-	char h[1200], text[8192], path[1300];
+	char h[1200], text[8192], path[1300], tls[4096] = "";
 	if (snprintf(h, sizeof h, "%s/hosts/sim-%05d", dir, i) >= (int)sizeof h)
 		return -1;
 	if (mkdir(h, 0755) != 0 && errno != EEXIST)
@@ -101,6 +111,19 @@ static int write_host(const char *dir, int i, const char *url, const char *signe
 	snprintf(path, sizeof path, "%s/flags.json", h);
 	if (write_file(path, "{\"checkout_v2\": true, \"recommendations\": true}\n") != 0)
 		return -1;
+	if (sim_ca) {
+		char name[32], crt[1300], key[1300], why[256];
+		snprintf(name, sizeof name, "sim-%05d", i);
+		snprintf(crt, sizeof crt, "%s/agent.crt", h);
+		snprintf(key, sizeof key, "%s/agent.key", h);
+		if (sim_cert_write(sim_ca, name, crt, key, why, sizeof why) != 0) {
+			fprintf(stderr, "quell-sim: %s\n", why);
+			return -1;
+		}
+		snprintf(tls, sizeof tls,
+		         "tls_cert = %s\ntls_key = %s\ntls_ca = %s/ca.crt\ntls_server_name = %s\n",
+		         crt, key, tls_dir, server_name);
+	}
 	int len = snprintf(text, sizeof text,
 	                   "# written by quell-sim; the key is generated in memory\n"
 	                   "[agent]\n"
@@ -109,6 +132,7 @@ static int write_host(const char *dir, int i, const char *url, const char *signe
 	                   "coordinator = %s\n"
 	                   "key = %s/in-memory.key\n"
 	                   "state_dir = %s/state\n"
+	                   "%s"
 	                   "[signer operator]\n"
 	                   "key = %s\n"
 	                   "allow = *\n"
@@ -119,7 +143,7 @@ static int write_host(const char *dir, int i, const char *url, const char *signe
 	                   "type = flags\n"
 	                   "format = json\n"
 	                   "file = %s/flags.json\n",
-	                   i, roles[(i - 1) % 3], i % 10, url, h, h, signer_b64, h, h);
+	                   i, roles[(i - 1) % 3], i % 10, url, h, h, tls, signer_b64, h, h);
 	if (len < 0 || len >= (int)sizeof text)
 		return -1;
 	if (snprintf(conf, conflen, "%s/agent.conf", h) >= (int)conflen)
@@ -259,11 +283,15 @@ static int write_stats(const char *dir, struct sim_agent *sims, size_t n, int64_
 static void usage(FILE *f)
 {
 	fprintf(f,
-	        "usage: quell-sim -d DIR -n AGENTS -c URL -s SIGNER.pub [-t THREADS] [-v]\n"
+	        "usage: quell-sim -d DIR -n AGENTS -c URL -s SIGNER.pub [-T CADIR -N NAME] [-t THREADS] "
+	        "[-v]\n"
 	        "  -d DIR        working directory (configs, handle files, stats.json)\n"
 	        "  -n AGENTS     how many agents to run (1..%d)\n"
 	        "  -c URL        the coordinator's agent URL, e.g. tcp://127.0.0.1:7000\n"
 	        "  -s FILE       public key of the signer the agents accept (allowed all)\n"
+	        "  -T CADIR      tls+tcp://: the fleet CA's ca.crt and ca.key; each agent gets a\n"
+	        "                certificate for its name from it\n"
+	        "  -N NAME       tls+tcp://: the name in the coordinator's certificate\n"
 	        "  -t THREADS    executor threads shared by all agents (default 2)\n"
 	        "  -v            log every agent's info messages\n",
 	        SIM_MAX_AGENTS);
@@ -285,7 +313,7 @@ int main(int argc, char **argv)
 	long n = 0, threads = 2;
 	bool verbose = false;
 	int c;
-	while ((c = getopt(argc, argv, "d:n:c:s:t:vh")) != -1) {
+	while ((c = getopt(argc, argv, "d:n:c:s:T:N:t:vh")) != -1) {
 		switch (c) {
 		case 'd':
 			dir = optarg;
@@ -298,6 +326,12 @@ int main(int argc, char **argv)
 			break;
 		case 's':
 			signer = optarg;
+			break;
+		case 'T':
+			tls_dir = optarg;
+			break;
+		case 'N':
+			server_name = optarg;
 			break;
 		case 't':
 			threads = parse_count(optarg, 64);
@@ -314,7 +348,9 @@ int main(int argc, char **argv)
 		}
 	}
 	if (optind != argc || !dir || !url || !signer || n < 1 || threads < 1 ||
-	    strlen(dir) > 1000 || strlen(url) > 1000) {
+	    strlen(dir) > 1000 || strlen(url) > 1000 || (tls_dir && strlen(tls_dir) > 1000) ||
+	    (server_name && strlen(server_name) > 255) ||
+	    (strncmp(url, "tls+tcp://", 10) == 0) != (tls_dir && server_name)) {
 		usage(stderr);
 		return 2;
 	}
@@ -342,6 +378,11 @@ int main(int argc, char **argv)
 	}
 	if (raise_nofile((size_t)n) != 0)
 		return 1;
+	char cwhy[512];
+	if (tls_dir && sim_ca_load(tls_dir, &sim_ca, cwhy, sizeof cwhy) != 0) {
+		fprintf(stderr, "quell-sim: %s\n", cwhy);
+		return 1;
+	}
 
 	struct qa_executor *x = NULL;
 	struct sim_agent *sims = calloc((size_t)n, sizeof *sims);
@@ -409,5 +450,6 @@ int main(int argc, char **argv)
 		qa_agent_free(sims[i].agent);
 	qa_executor_free(x);
 	free(sims);
+	sim_ca_free(sim_ca);
 	return rc;
 }
