@@ -263,29 +263,27 @@ static void on_hello(struct qc *c, struct qc_rctx *rc, const struct ql_opened *o
 		reply_type(rc, QUELL__AGENT_REPLY__TYPE__TYPE_REFUSED, "malformed hello");
 		return;
 	}
-	if (c->tls_ca && refusal[0] == '\0' && !ql_pipe_tls_verified(rc->pipe))
+	int64_t now = ql_now();
+	bool skewed = h->time < now - HELLO_SKEW || h->time > now + HELLO_SKEW;
+	char stale[160];
+	if (c->tls_ca && refusal[0] == '\0' && !ql_pipe_tls_verified(rc->pipe)) {
 		refusal = "certificate refused: the connection has no verified client certificate";
+	} else if (c->tls_ca && refusal[0] == '\0' && skewed) {
+		/* Over TLS, a hello is as fresh as its signed time: an old one
+		 * replayed by another certificate holder is refused here. */
+		snprintf(stale, sizeof stale,
+		         "the hello's time is %lld s off the coordinator's clock (at most %d): "
+		         "fix the agent's clock (NTP)",
+		         (long long)(h->time - now), HELLO_SKEW);
+		refusal = stale;
+	}
 	if (refusal[0]) {
 		ql_warn("refused hello from key %s for host %s: %s", key, h->hostname, refusal);
 		reply_type(rc, QUELL__AGENT_REPLY__TYPE__TYPE_REFUSED, refusal);
 		quell__hello__free_unpacked(h, NULL);
 		return;
 	}
-	int64_t now = ql_now();
-	if ((h->time < now - HELLO_SKEW || h->time > now + HELLO_SKEW) && c->tls_ca) {
-		/* Over TLS, a hello is as fresh as its signed time: an old one
-		 * replayed by another certificate holder is refused here. */
-		char why[160];
-		snprintf(why, sizeof why,
-		         "the hello's time is %lld s off the coordinator's clock (at most %d): "
-		         "fix the agent's clock (NTP)",
-		         (long long)(h->time - now), HELLO_SKEW);
-		ql_warn("refused hello from key %s for host %s: %s", key, h->hostname, why);
-		reply_type(rc, QUELL__AGENT_REPLY__TYPE__TYPE_REFUSED, why);
-		quell__hello__free_unpacked(h, NULL);
-		return;
-	}
-	if (h->time < now - HELLO_SKEW || h->time > now + HELLO_SKEW)
+	if (skewed)
 		ql_warn("agent %s clock is off by %lld s; its commands will be rejected as "
 		        "expired or not yet valid",
 		        h->hostname, (long long)(h->time - now));
@@ -633,9 +631,7 @@ static void add_loaded(void *arg, struct qc_agent *a)
 {
 	struct qc *c = arg;
 	if (a->hostname == NULL || find_by_name(c, a->hostname) || qc_agent_find(c, a->pk)) {
-		free(a->hostname);
-		ql_labels_free(a->labels, a->n_labels);
-		free(a);
+		agent_free(a);
 		return;
 	}
 	HASH_ADD(hh_pk, c->agents_by_pk, pk, QL_PUBKEY_LEN, a);

@@ -65,11 +65,8 @@ void ql_url_warn_plain(const char *url, const char *what)
 		        what, url);
 }
 
-/*
- * Read a PEM file whole, NUL-terminated. A secret key must be a regular file
- * only its owner can read (as for the signing keys).
- */
-static enum ql_err read_pem(const char *path, bool secret, char **out, char *why, size_t whylen)
+/* A secret key must be a regular file only its owner can read (as for the signing keys). */
+enum ql_err ql_tls_read_pem(const char *path, bool secret, char **out, char *why, size_t whylen)
 {
 	struct stat st;
 	char *buf = NULL;
@@ -125,22 +122,12 @@ out:
 	return err;
 }
 
-enum ql_err ql_tls_read_pem(const char *path, bool secret, char **out, char *why, size_t whylen)
-{
-	return read_pem(path, secret, out, why, whylen);
-}
-
-static void free_pem(char *pem)
+void ql_tls_pem_free(char *pem)
 {
 	if (pem) {
 		sodium_memzero(pem, strlen(pem));
 		free(pem);
 	}
-}
-
-void ql_tls_pem_free(char *pem)
-{
-	free_pem(pem);
 }
 
 /* The host part of tls+tcp://HOST:PORT ([v6] unbracketed), into buf. */
@@ -206,9 +193,9 @@ static enum ql_err make_config(enum ql_tls_role role, const struct ql_tls_files 
 	int rv;
 	if (err != QL_OK)
 		return err;
-	if ((own && ((err = read_pem(f->cert, false, &cert, why, whylen)) != QL_OK ||
-	             (err = read_pem(f->key, true, &key, why, whylen)) != QL_OK)) ||
-	    (verify && (err = read_pem(f->ca, false, &ca, why, whylen)) != QL_OK))
+	if ((own && ((err = ql_tls_read_pem(f->cert, false, &cert, why, whylen)) != QL_OK ||
+	             (err = ql_tls_read_pem(f->key, true, &key, why, whylen)) != QL_OK)) ||
+	    (verify && (err = ql_tls_read_pem(f->ca, false, &ca, why, whylen)) != QL_OK))
 		goto out;
 	err = QL_ERR_CONFIG;
 	if ((rv = nng_tls_config_alloc(&cfg, server ? NNG_TLS_MODE_SERVER : NNG_TLS_MODE_CLIENT))) {
@@ -251,9 +238,9 @@ static enum ql_err make_config(enum ql_tls_role role, const struct ql_tls_files 
 out:
 	if (cfg)
 		nng_tls_config_free(cfg);
-	free_pem(cert);
-	free_pem(key);
-	free_pem(ca);
+	ql_tls_pem_free(cert);
+	ql_tls_pem_free(key);
+	ql_tls_pem_free(ca);
 	return err;
 }
 
@@ -363,8 +350,8 @@ enum ql_err ql_tls_prove(const char *cert, const char *key, const uint8_t pk[QL_
 	memset(out, 0, sizeof *out);
 	mbedtls_x509_crt_init(&crt);
 	mbedtls_pk_init(&sk);
-	if ((err = read_pem(cert, false, &cert_pem, why, whylen)) != QL_OK ||
-	    (err = read_pem(key, true, &key_pem, why, whylen)) != QL_OK)
+	if ((err = ql_tls_read_pem(cert, false, &cert_pem, why, whylen)) != QL_OK ||
+	    (err = ql_tls_read_pem(key, true, &key_pem, why, whylen)) != QL_OK)
 		goto out;
 	err = QL_ERR_CONFIG;
 	if (mbedtls_x509_crt_parse(&crt, (const uint8_t *)cert_pem, strlen(cert_pem) + 1) != 0) {
@@ -407,8 +394,8 @@ enum ql_err ql_tls_prove(const char *cert, const char *key, const uint8_t pk[QL_
 out:
 	mbedtls_pk_free(&sk);
 	mbedtls_x509_crt_free(&crt);
-	free_pem(cert_pem);
-	free_pem(key_pem);
+	ql_tls_pem_free(cert_pem);
+	ql_tls_pem_free(key_pem);
 	return err;
 }
 
@@ -467,11 +454,11 @@ enum ql_err ql_tls_ca_load(const char *path, struct ql_tls_ca **out, char *why, 
 {
 	char *pem = NULL;
 	*out = NULL;
-	enum ql_err err = read_pem(path, false, &pem, why, whylen);
+	enum ql_err err = ql_tls_read_pem(path, false, &pem, why, whylen);
 	if (err != QL_OK)
 		return err;
 	err = ql_tls_ca_from_pem(pem, path, out, why, whylen);
-	free_pem(pem);
+	ql_tls_pem_free(pem);
 	return err;
 }
 

@@ -21,6 +21,8 @@
 #   remember_state [exact] HOST... / same_state WHAT [exact] HOST...
 #                              what the verbs can change on fleet hosts, before and after
 #   forge_agent HOST ALLOW [LABELS]  a standalone agent config for a test driving quell-forge
+#   alertmanager_up WEBHOOK    the real Alertmanager posting to WEBHOOK; sets AMDIR, AM_URL
+#                              (alertmanager_stop stops it early)
 #   fail MSG / pass
 #   skip MSG                   the test cannot run here (not root, a tool missing): exit 77,
 #                              which ctest reports as skipped
@@ -270,4 +272,45 @@ _forge_agent_down() {
 	[[ -z "$agent_pid" ]] || { kill "$agent_pid" 2>/dev/null && wait "$agent_pid" 2>/dev/null; } || true
 	sanitizer_reports "$dir"/agent*.log "$dir/serve.err"
 	rm -rf "$dir"
+}
+
+# alertmanager_up WEBHOOK: the real Alertmanager on loopback (its own config
+# and storage, no cluster gossip), one receiver "quell" whose webhook_configs
+# entry is WEBHOOK (YAML lines, indented for the list: "      - url: ...");
+# grouped at once, repeated hourly. Sets AMDIR and AM_URL; returns when it is
+# ready; stopped on exit (its log's tail shown when the test failed).
+alertmanager_up() {
+	local am=/usr/bin/prometheus-alertmanager
+	[[ -x "$am" ]] || fail "$am is missing (./dev deps installs prometheus-alertmanager)"
+	AMDIR=$(mktemp -d "${TMPDIR:-/tmp}/quell-alertmanager.XXXXXX")
+	on_exit rm -rf "$AMDIR"
+	local port
+	port=$(free_port)
+	AM_URL=http://127.0.0.1:$port
+	{
+		printf 'route:\n  receiver: quell\n  group_by: [alertname]\n  group_wait: 1s\n'
+		printf '  group_interval: 1s\n  repeat_interval: 1h\n'
+		printf 'receivers:\n  - name: quell\n    webhook_configs:\n%s\n' "$1"
+	} >"$AMDIR/alertmanager.yml"
+	# --cluster.listen-address= : no gossip (it would bind 0.0.0.0:9094).
+	"$am" --config.file="$AMDIR/alertmanager.yml" --storage.path="$AMDIR/data" \
+		--web.listen-address="127.0.0.1:$port" --cluster.listen-address= \
+		</dev/null >"$AMDIR/alertmanager.log" 2>&1 &
+	_am_pid=$!
+	on_exit _alertmanager_down
+	wait_until 30 _alertmanager_ready
+}
+_alertmanager_ready() {
+	kill -0 "$_am_pid" 2>/dev/null || fail "alertmanager exited:$NL$(tail -n 20 "$AMDIR/alertmanager.log")"
+	curl -sf "$AM_URL/-/ready" >/dev/null
+}
+# alertmanager_stop: stop it now (it is stopped on exit anyway).
+alertmanager_stop() {
+	kill "$_am_pid" 2>/dev/null && wait "$_am_pid" 2>/dev/null
+	return 0
+}
+_alertmanager_down() {
+	alertmanager_stop
+	((_exit_rc == 0)) || { echo "--- alertmanager.log (tail)" >&2 && tail -n 20 "$AMDIR/alertmanager.log" >&2; }
+	return 0
 }

@@ -13,10 +13,8 @@
 # webhook port in use.
 . "$(dirname "$0")/lib.sh"
 
-AM=/usr/bin/prometheus-alertmanager
 AMTOOL=/usr/bin/amtool
-[[ -x "$AM" && -x "$AMTOOL" ]] ||
-	fail "$AM or $AMTOOL is missing (./dev deps installs prometheus-alertmanager)"
+[[ -x "$AMTOOL" ]] || fail "$AMTOOL is missing (./dev deps installs prometheus-alertmanager)"
 fleet_up 2
 db=$FLEET/coordinator/coordinator.db
 token_file=$FLEET/webhook.token
@@ -84,47 +82,12 @@ alerts_with() { [[ "$(sqlite3 "$db" "SELECT count(*) FROM audit_log WHERE kind =
 [[ "$(alerts)" == 0 ]] || fail "alert records before any alert"
 
 # ------------------------------------------------------------ Alertmanager
-AMDIR=$(mktemp -d "${TMPDIR:-/tmp}/quell-alertmanager.XXXXXX")
-on_exit rm -rf "$AMDIR"
-AM_PORT=$(free_port)
-AM_URL=http://127.0.0.1:$AM_PORT
-cat >"$AMDIR/alertmanager.yml" <<EOF
-route:
-  receiver: quell
-  group_by: [alertname]
-  group_wait: 1s
-  group_interval: 1s
-  repeat_interval: 1h
-receivers:
-  - name: quell
-    webhook_configs:
-      - url: $URL
+alertmanager_up "      - url: $URL
         send_resolved: true
         http_config:
           authorization:
             type: Bearer
-            credentials_file: $token_file
-EOF
-# --cluster.listen-address= : no gossip (it would bind 0.0.0.0:9094).
-"$AM" --config.file="$AMDIR/alertmanager.yml" --storage.path="$AMDIR/data" \
-	--web.listen-address="127.0.0.1:$AM_PORT" --cluster.listen-address= \
-	</dev/null >"$AMDIR/alertmanager.log" 2>&1 &
-am_pid=$!
-_am_down() {
-	kill "$am_pid" 2>/dev/null && wait "$am_pid" 2>/dev/null
-	return 0
-}
-_am_cleanup() {
-	_am_down
-	# shellcheck disable=SC2154 # lib.sh's exit status, set before the cleanups run
-	((_exit_rc == 0)) || { echo "--- alertmanager.log (tail)" >&2 && tail -n 20 "$AMDIR/alertmanager.log" >&2; }
-}
-on_exit _am_cleanup
-_am_ready() {
-	kill -0 "$am_pid" 2>/dev/null || fail "alertmanager exited:$NL$(tail -n 20 "$AMDIR/alertmanager.log")"
-	curl -sf "$AM_URL/-/ready" >/dev/null
-}
-wait_until 30 _am_ready
+            credentials_file: $token_file"
 
 expect_exit 0 "$AMTOOL" alert add HighErrorRate instance=host-001:9100 severity=page \
 	--annotation=summary="5xx above 5%" --alertmanager.url="$AM_URL"
@@ -160,7 +123,7 @@ expect_exit 0 "$AMTOOL" alert add HighErrorRate instance=host-001:9100 severity=
 	--alertmanager.url="$AM_URL"
 wait_until 20 alerts_with "resolved HighErrorRate instance=host-001:9100"
 [[ "$(fired)" == 1 ]] || fail "a resolved alert made the rule fire"
-_am_down
+alertmanager_stop
 expect_exit 0 q audit verify
 assert_contains "intact"
 n=$(alerts)

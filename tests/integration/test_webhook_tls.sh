@@ -7,8 +7,6 @@
 # certificate without its key. And a plain-HTTP webhook off loopback is
 # warned about.
 . "$(dirname "$0")/lib.sh"
-AM=/usr/bin/prometheus-alertmanager
-[[ -x "$AM" ]] || fail "$AM is missing (./dev deps installs prometheus-alertmanager)"
 fleet_up 2
 db=$FLEET/coordinator/coordinator.db
 token_file=$FLEET/webhook.token
@@ -59,44 +57,16 @@ code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $TOKEN" 
 	"http://127.0.0.1:$PORT/api/v1/alerts") && fail "plain HTTP was answered ($code)"
 
 # The real Alertmanager, trusting the fleet CA.
-AMDIR=$(mktemp -d "${TMPDIR:-/tmp}/quell-alertmanager.XXXXXX")
-on_exit rm -rf "$AMDIR"
-AM_PORT=$(free_port)
-cat >"$AMDIR/alertmanager.yml" <<EOF
-route:
-  receiver: quell
-  group_by: [alertname]
-  group_wait: 1s
-  group_interval: 1s
-  repeat_interval: 1h
-receivers:
-  - name: quell
-    webhook_configs:
-      - url: https://127.0.0.1:$PORT/api/v1/alerts
+alertmanager_up "      - url: https://127.0.0.1:$PORT/api/v1/alerts
         http_config:
           authorization:
             type: Bearer
             credentials_file: $token_file
           tls_config:
             ca_file: $FLEET/tls/ca.crt
-            server_name: $NAME
-EOF
-"$AM" --config.file="$AMDIR/alertmanager.yml" --storage.path="$AMDIR/data" \
-	--web.listen-address="127.0.0.1:$AM_PORT" --cluster.listen-address= \
-	</dev/null >"$AMDIR/alertmanager.log" 2>&1 &
-am_pid=$!
-_am_down() {
-	kill "$am_pid" 2>/dev/null && wait "$am_pid" 2>/dev/null
-	return 0
-}
-on_exit _am_down
-_am_ready() {
-	kill -0 "$am_pid" 2>/dev/null || fail "alertmanager exited:$NL$(tail -n 20 "$AMDIR/alertmanager.log")"
-	curl -sf "http://127.0.0.1:$AM_PORT/-/ready" >/dev/null
-}
-wait_until 30 _am_ready
+            server_name: $NAME"
 expect_exit 0 /usr/bin/amtool alert add TlsCheck instance=host-001:9100 \
-	--alertmanager.url="http://127.0.0.1:$AM_PORT"
+	--alertmanager.url="$AM_URL"
 _alert_in() {
 	[[ "$(sqlite3 "$db" "SELECT count(*) FROM audit_log WHERE kind = 'alert' AND text LIKE 'firing TlsCheck%'")" -ge 1 ]]
 }
